@@ -1,0 +1,86 @@
+//! `vasscm.*` settings (GUCs): header defaults and limits for untrusted XML.
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
+use vasscm_core::{HeaderDefaults, Limits};
+
+/// `vasscm.sender_code`: the port operator's customs-registered code (`Header/Sender_Code`).
+pub static SENDER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `vasscm.sender_name`: the port operator's name (`Header/Sender_Name`).
+pub static SENDER_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `vasscm.receiver_code`: the customs office messages go to (`Header/Receiver_Code`).
+pub static RECEIVER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `vasscm.max_message_bytes`: largest XML message accepted by the parser.
+pub static MAX_MESSAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
+/// `vasscm.max_xml_depth`: deepest element nesting accepted by the parser.
+pub static MAX_XML_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(32);
+
+/// Registers the settings; called from `_PG_init`.
+pub fn register() {
+    GucRegistry::define_string_guc(
+        c"vasscm.sender_code",
+        c"Port operator's customs-registered code, written to Header/Sender_Code.",
+        c"Set per database: ALTER DATABASE tos SET vasscm.sender_code = '...'.",
+        &SENDER_CODE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"vasscm.sender_name",
+        c"Port operator's name, written to Header/Sender_Name.",
+        c"",
+        &SENDER_NAME,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"vasscm.receiver_code",
+        c"Customs office code the port reports to, written to Header/Receiver_Code.",
+        c"",
+        &RECEIVER_CODE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vasscm.max_message_bytes",
+        c"Largest XML message (bytes) vasscm parses or validates.",
+        c"Larger input is refused with a clear error before parsing.",
+        &MAX_MESSAGE_BYTES,
+        1024,
+        64 * 1024 * 1024,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vasscm.max_xml_depth",
+        c"Deepest element nesting vasscm parses or validates.",
+        c"",
+        &MAX_XML_DEPTH,
+        4,
+        256,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+fn text(setting: &GucSetting<Option<CString>>) -> String {
+    setting.get().map(|c| c.to_string_lossy().trim().to_string()).unwrap_or_default()
+}
+
+/// Header defaults from the current settings.
+pub fn header_defaults() -> HeaderDefaults {
+    HeaderDefaults {
+        application_version: env!("CARGO_PKG_VERSION").to_string(),
+        sender_code: text(&SENDER_CODE),
+        sender_name: text(&SENDER_NAME),
+        receiver_code: text(&RECEIVER_CODE),
+    }
+}
+
+/// Parser limits from the current settings.
+pub fn limits() -> Limits {
+    Limits {
+        max_bytes: usize::try_from(MAX_MESSAGE_BYTES.get()).unwrap_or(1024 * 1024),
+        max_depth: usize::try_from(MAX_XML_DEPTH.get()).unwrap_or(32),
+    }
+}
