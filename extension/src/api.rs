@@ -94,4 +94,131 @@ mod tests {
         assert_eq!(n, total);
         assert!(total >= 32);
     }
+
+    fn error_of(sql: &str) -> String {
+        // Run in a subtransaction-free way: PgTryBuilder catches the ERROR and we read its text.
+        let sql = sql.to_string();
+        PgTryBuilder::new(move || {
+            Spi::run(&sql).unwrap();
+            String::new()
+        })
+        .catch_others(|e| match e {
+            pgrx::pg_sys::panic::CaughtError::PostgresError(r) | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) => {
+                format!("{} | {}", r.message(), r.detail().unwrap_or_default())
+            }
+            other => format!("{other:?}"),
+        })
+        .execute()
+    }
+
+    #[pg_test]
+    fn build_errors_list_every_problem() {
+        Spi::run("SET vasscm.sender_code = 'CANGTEST'").unwrap();
+        let e = error_of(
+            r#"SELECT vasscm.build_message('14', '{"MA_HQ":"03CC","SO_CONTAINER":"MSKU1234566","TRANG_THAI":"X","HINH_THUC":"TAU"}')"#,
+        );
+        assert!(e.contains("message 14 is invalid"), "{e}");
+        assert!(e.contains("Data/SO_CONTAINER: check_digit"), "{e}");
+        assert!(e.contains("Data/TRANG_THAI: code"), "{e}");
+        assert!(e.contains("Data/THOI_GIAN: mandatory"), "{e}");
+        let rows = Spi::get_one::<i64>(
+            r#"SELECT count(*) FROM vasscm.check_message_data('14', '{"MA_HQ":"03CC","SO_CONTAINER":"MSKU1234566","TRANG_THAI":"X","HINH_THUC":"TAU"}')"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(rows >= 5, "{rows}");
+        let unknown = error_of("SELECT vasscm.build_message('99', '{}')");
+        assert!(unknown.contains("not in catalogue 1"), "{unknown}");
+    }
+
+    #[pg_test]
+    fn header_defaults_come_from_settings() {
+        Spi::run("SET vasscm.sender_code = 'CANGHP'; SET vasscm.sender_name = 'Cảng & Bến'; SET vasscm.receiver_code = '03CC'").unwrap();
+        let parsed = Spi::get_one::<JsonB>(
+            r#"SELECT vasscm.parse_message(vasscm.build_message('CHECK_DECLARATION', '{"MA_HQ":"03CC","SO_TK":"308044805740"}'))"#,
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(parsed["header"]["Sender_Code"], json!("CANGHP"));
+        assert_eq!(parsed["header"]["Sender_Name"], json!("Cảng & Bến"));
+        assert_eq!(parsed["header"]["Receiver_Code"], json!("03CC"));
+        assert_eq!(parsed["header"]["Message_Type"], json!("CHECK_DECLARATION"));
+        assert!(parsed["header"]["Transaction_Date"].as_str().unwrap().ends_with("+07:00"));
+        Spi::run("SET vasscm.sender_code = ''").unwrap();
+        let e = error_of(r#"SELECT vasscm.build_message('CHECK_DECLARATION', '{"MA_HQ":"03CC","SO_TK":"308044805740"}')"#);
+        assert!(e.contains("Header/Sender_Code: mandatory"), "{e}");
+    }
+
+    #[pg_test]
+    fn hostile_xml_gets_clear_errors() {
+        let e = error_of(
+            r#"SELECT vasscm.parse_message('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><Customs>&a;</Customs>')"#,
+        );
+        assert!(e.contains("DOCTYPE and entity declarations are not allowed"), "{e}");
+        Spi::run("SET vasscm.max_message_bytes = 2048").unwrap();
+        let e = error_of("SELECT vasscm.parse_message('<Customs>' || repeat('x', 5000) || '</Customs>')");
+        assert!(e.contains("more than the limit of 2048 bytes"), "{e}");
+        let rule = Spi::get_one::<String>("SELECT rule FROM vasscm.validate_message('<Customs>' || repeat('x', 5000) || '</Customs>')")
+            .unwrap()
+            .unwrap();
+        assert_eq!(rule, "size");
+        let e = error_of("SELECT vasscm.parse_message(repeat('<a>', 100))");
+        assert!(e.contains("nested deeper than 32"), "{e}");
+        let e = error_of("SELECT vasscm.parse_message('<Customs><Header>')");
+        assert!(e.contains("not well-formed"), "{e}");
+    }
+
+    #[pg_test]
+    fn container_number_functions() {
+        assert_eq!(Spi::get_one::<bool>("SELECT vasscm.is_valid_container_no(' csqu 305438 3')").unwrap(), Some(true));
+        assert_eq!(Spi::get_one::<bool>("SELECT vasscm.is_valid_container_no('CSQU3054384')").unwrap(), Some(false));
+        assert_eq!(Spi::get_one::<i32>("SELECT vasscm.container_check_digit('CSQU305438')").unwrap(), Some(3));
+        assert_eq!(Spi::get_one::<String>("SELECT vasscm.normalize_container_no(' msku 1234565 ')").unwrap().as_deref(), Some("MSKU1234565"));
+        assert!(error_of("SELECT vasscm.container_check_digit('12')").contains("3 letters"));
+    }
+
+    #[pg_test]
+    fn a_new_catalogue_version_can_be_loaded_and_activated() {
+        Spi::run("SET vasscm.sender_code = 'CANGTEST'").unwrap();
+        // Version 2 adds an optional field to form 06; the cache must see it at once.
+        Spi::run(
+            r#"SELECT vasscm.load_catalogue(
+                 jsonb_set(jsonb_set(vasscm._builtin_catalogue(), '{version}', '"2"'),
+                           '{messages,5,fields}',
+                           (vasscm._builtin_catalogue() #> '{messages,5,fields}') || '[{"name":"GHI_CHU_MOI","type":"an","max":10}]'))"#,
+        )
+        .unwrap();
+        let active = Spi::get_one::<String>("SELECT catalogue_version FROM vasscm.message_types WHERE code = '06'").unwrap();
+        assert_eq!(active.as_deref(), Some("1"));
+        let e = error_of(r#"SELECT vasscm.build_message('06', '{"SO_TK":"308044805740","TRANG_THAI_TK":"HUY","GHI_CHU_MOI":"x"}')"#);
+        assert!(e.contains("unknown_field"), "{e}");
+        Spi::run("SELECT vasscm.activate_catalogue('2')").unwrap();
+        let xml = Spi::get_one::<String>(r#"SELECT vasscm.build_message('06', '{"SO_TK":"308044805740","TRANG_THAI_TK":"HUY","GHI_CHU_MOI":"x"}')"#)
+            .unwrap()
+            .unwrap();
+        assert!(xml.contains("<Message_Version>2</Message_Version><Message_Type>06</Message_Type>"), "{xml}");
+        assert!(xml.contains("<GHI_CHU_MOI>x</GHI_CHU_MOI>"), "{xml}");
+        // Messages of the older version still validate against it.
+        let old = xml.replace("<Message_Version>2</Message_Version>", "<Message_Version>1</Message_Version>");
+        let rules: Vec<String> = Spi::connect(|c| {
+            c.select("SELECT rule FROM vasscm.validate_message($1)", None, &[old.as_str().into()])
+                .unwrap()
+                .map(|r| r.get::<String>(1).unwrap().unwrap())
+                .collect()
+        });
+        assert_eq!(rules, vec!["unknown_field".to_string()]);
+        let e = error_of(r#"SELECT vasscm.load_catalogue('{"version":"3","envelope":{"root":"C","header":"H","data":"D","header_fields":[]},"messages":[{"code":"X","direction":"UP","vi":"","en":"","fields":[{"ref":"NOPE"}]}]}')"#);
+        assert!(e.contains("field NOPE is not in the field dictionary"), "{e}");
+        assert!(error_of("SELECT vasscm.activate_catalogue('42')").contains("not loaded"));
+    }
+
+    #[pg_test]
+    fn xsd_is_generated_from_the_catalogue() {
+        let xsd = Spi::get_one::<String>("SELECT vasscm.message_xsd('21')").unwrap().unwrap();
+        assert!(xsd.contains("<xs:element name=\"LIST_TK\" minOccurs=\"0\">"), "{xsd}");
+        assert!(xsd.contains("<xs:enumeration value=\"SALAN\"/>"));
+        assert!(!xsd.contains("<xs:enumeration value=\"DUONG_ONG\"/>"), "form 21 narrows PHUONG_TIEN");
+        assert!(xsd.contains("fixed=\"21\""));
+    }
 }

@@ -1,6 +1,7 @@
 //! The schema: catalogue tables and functions, written in SQL (`extension/sql/`), plus the
 //! Rust helpers they call.
 
+#[allow(unused_imports)] // named in `requires` below
 use crate::cache::_catalogue_changed;
 use crate::error::OrReport;
 use pgrx::prelude::*;
