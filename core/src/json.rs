@@ -14,9 +14,9 @@ use serde_json::{Map, Number, Value as Json};
 pub fn record_from_json(defs: &[FieldDef], obj: &Map<String, Json>, prefix: &str, out: &mut Vec<Problem>) -> Record {
     let mut rec = Record::default();
     for (key, val) in obj {
-        let path = format!("{prefix}/{key}");
+        let path = || format!("{prefix}/{key}");
         let Some(def) = defs.iter().find(|d| &d.name == key) else {
-            out.push(Problem::new(path, "unknown_field", format!("{key} is not a field of this message")));
+            out.push(Problem::new(path(), "unknown_field", format!("{key} is not a field of this message")));
             continue;
         };
         match &def.shape {
@@ -35,7 +35,7 @@ pub fn record_from_json(defs: &[FieldDef], obj: &Map<String, Json>, prefix: &str
                 let texts: Vec<String> = values
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, v)| scalar_text(&ty, v, &format!("{path}/{}[{}]", elem.name, i + 1), out))
+                    .filter_map(|(i, v)| scalar_text(&ty, v, &|| format!("{}/{}[{}]", path(), elem.name, i + 1), out))
                     .collect();
                 if !texts.is_empty() {
                     rec.0.push((key.clone(), Value::List(texts)));
@@ -50,8 +50,8 @@ pub fn record_from_json(defs: &[FieldDef], obj: &Map<String, Json>, prefix: &str
                 let mut items = Vec::new();
                 for (i, v) in values.iter().enumerate() {
                     let p = match item {
-                        Some(item) => format!("{path}/{item}[{}]", i + 1),
-                        None => format!("{path}[{}]", i + 1),
+                        Some(item) => format!("{}/{item}[{}]", path(), i + 1),
+                        None => format!("{}[{}]", path(), i + 1),
                     };
                     match v {
                         Json::Object(o) => items.push(record_from_json(fields, o, &p, out)),
@@ -67,13 +67,13 @@ pub fn record_from_json(defs: &[FieldDef], obj: &Map<String, Json>, prefix: &str
     rec
 }
 
-fn scalar_text(ty: &ScalarType, val: &Json, path: &str, out: &mut Vec<Problem>) -> Option<String> {
+fn scalar_text(ty: &ScalarType, val: &Json, path: &dyn Fn() -> String, out: &mut Vec<Problem>) -> Option<String> {
     let raw = match val {
         Json::Null => return None,
         Json::String(s) => s.clone(),
         Json::Number(n) => n.to_string(),
         Json::Bool(_) | Json::Array(_) | Json::Object(_) => {
-            out.push(Problem::new(path, "type", format!("expected a text or a number ({}), got {}", ty.describe(), json_kind(val))));
+            out.push(Problem::new(path(), "type", format!("expected a text or a number ({}), got {}", ty.describe(), json_kind(val))));
             return None;
         }
     };

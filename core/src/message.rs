@@ -163,7 +163,7 @@ fn default_header(cat: &Catalogue, msg: &MessageDef, d: &HeaderDefaults) -> Reco
         ("Message_Version", cat.version.clone()),
         ("Message_Type", msg.code.clone()),
         ("Message_Name", msg.name_vi.clone()),
-        ("Transaction_Date", now.with_timezone(&vn).format("%Y-%m-%dT%H:%M:%S%:z").to_string()),
+        ("Transaction_Date", vietnam_timestamp(now.with_timezone(&vn))),
         ("Transaction_ID", uuid::Uuid::new_v4().to_string()),
     ];
     let mut rec = Record::default();
@@ -175,6 +175,12 @@ fn default_header(cat: &Catalogue, msg: &MessageDef, d: &HeaderDefaults) -> Reco
         }
     }
     rec
+}
+
+/// `YYYY-MM-DDThh:mm:ss+07:00`, written directly (chrono's formatter parses its pattern per call).
+fn vietnam_timestamp(t: chrono::DateTime<chrono::FixedOffset>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+07:00", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// The envelope split into its parts, with the catalogue and message type it names.

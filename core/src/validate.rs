@@ -13,19 +13,19 @@ pub fn check_record(defs: &[FieldDef], record: &Record, prefix: &str, out: &mut 
         }
     }
     for def in defs {
-        let path = format!("{prefix}/{}", def.name);
+        let path = || format!("{prefix}/{}", def.name);
         match (record.get(&def.name), &def.shape) {
             (None, _) => {
                 if def.mandatory {
-                    out.push(Problem::new(path, "mandatory", format!("{} ({}) is mandatory", def.name, def.name_en)));
+                    out.push(Problem::new(path(), "mandatory", format!("{} ({}) is mandatory", def.name, def.name_en)));
                 }
             }
             (Some(Value::Text(v)), Shape::Scalar(ty)) => {
                 if let Err((rule, detail)) = ty.check(v) {
-                    out.push(Problem::new(path, rule, detail));
+                    out.push(Problem::new(path(), rule, detail));
                 } else if let Some(fixed) = &def.fixed {
                     if v != fixed {
-                        out.push(Problem::new(path, "fixed", format!("{} must be {}", quote(v), quote(fixed))));
+                        out.push(Problem::new(path(), "fixed", format!("{} must be {}", quote(v), quote(fixed))));
                     }
                 }
             }
@@ -33,23 +33,23 @@ pub fn check_record(defs: &[FieldDef], record: &Record, prefix: &str, out: &mut 
                 let ty = elem.scalar();
                 for (i, v) in values.iter().enumerate() {
                     if let Some(Err((rule, detail))) = ty.map(|t| t.check(v)) {
-                        out.push(Problem::new(format!("{path}/{}[{}]", elem.name, i + 1), rule, detail));
+                        out.push(Problem::new(format!("{}/{}[{}]", path(), elem.name, i + 1), rule, detail));
                     }
                 }
                 if values.is_empty() && def.mandatory {
-                    out.push(Problem::new(path, "mandatory", format!("{} needs at least one {}", def.name, elem.name)));
+                    out.push(Problem::new(path(), "mandatory", format!("{} needs at least one {}", def.name, elem.name)));
                 }
             }
             (Some(Value::Items(items)), Shape::Group { item, fields }) => {
                 for (i, rec) in items.iter().enumerate() {
                     let p = match item {
-                        Some(item) => format!("{path}/{item}[{}]", i + 1),
-                        None => format!("{path}[{}]", i + 1),
+                        Some(item) => format!("{}/{item}[{}]", path(), i + 1),
+                        None => format!("{}[{}]", path(), i + 1),
                     };
                     check_record(fields, rec, &p, out);
                 }
                 if items.is_empty() && def.mandatory {
-                    out.push(Problem::new(path, "mandatory", format!("{} needs at least one item", def.name)));
+                    out.push(Problem::new(path(), "mandatory", format!("{} needs at least one item", def.name)));
                 }
             }
             (Some(_), shape) => {
@@ -58,7 +58,7 @@ pub fn check_record(defs: &[FieldDef], record: &Record, prefix: &str, out: &mut 
                     Shape::List(_) => "a list of values",
                     Shape::Group { .. } => "a list of items",
                 };
-                out.push(Problem::new(path, "type", format!("{} must be {expected}", def.name)));
+                out.push(Problem::new(path(), "type", format!("{} must be {expected}", def.name)));
             }
         }
     }

@@ -231,27 +231,27 @@ pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &
         out.push(Problem::new(prefix, "type", format!("{} mixes text with elements", el.name)));
     }
     for child in &el.children {
-        let path = format!("{prefix}/{}", child.name);
+        let path = || format!("{prefix}/{}", child.name);
         let Some(idx) = defs.iter().position(|d| d.name == child.name) else {
-            out.push(Problem::new(path, "unknown_field", format!("{} is not a field of this message", child.name)));
+            out.push(Problem::new(path(), "unknown_field", format!("{} is not a field of this message", child.name)));
             continue;
         };
         let def = &defs[idx];
         if idx < last_index {
-            out.push(Problem::new(path.clone(), "order", format!("{} must come before {last_name}", child.name)));
+            out.push(Problem::new(path(), "order", format!("{} must come before {last_name}", child.name)));
         } else {
             last_index = idx;
             last_name = &def.name;
         }
         let repeats_ok = matches!(def.shape, Shape::Group { item: None, .. });
         if rec.get(&def.name).is_some() && !repeats_ok {
-            out.push(Problem::new(path, "cardinality", format!("{} appears more than once", child.name)));
+            out.push(Problem::new(path(), "cardinality", format!("{} appears more than once", child.name)));
             continue;
         }
         match &def.shape {
             Shape::Scalar(_) => {
                 if !child.children.is_empty() {
-                    out.push(Problem::new(path, "type", format!("{} must be a simple value, not contain elements", child.name)));
+                    out.push(Problem::new(path(), "type", format!("{} must be a simple value, not contain elements", child.name)));
                     continue;
                 }
                 rec.0.push((def.name.clone(), Value::Text(child.text.clone())));
@@ -261,7 +261,7 @@ pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &
                 for (i, c) in child.children.iter().enumerate() {
                     if c.name != elem.name || !c.children.is_empty() {
                         out.push(Problem::new(
-                            format!("{path}/{}[{}]", c.name, i + 1),
+                            format!("{}/{}[{}]", path(), c.name, i + 1),
                             "unknown_field",
                             format!("{} may only contain {} values", def.name, elem.name),
                         ));
@@ -274,7 +274,7 @@ pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &
             Shape::Group { item: Some(item), fields } => {
                 let mut items = Vec::new();
                 for (i, c) in child.children.iter().enumerate() {
-                    let p = format!("{path}/{item}[{}]", i + 1);
+                    let p = format!("{}/{item}[{}]", path(), i + 1);
                     if &c.name != item {
                         out.push(Problem::new(p, "unknown_field", format!("{} may only contain {item} elements", def.name)));
                         continue;
@@ -288,7 +288,7 @@ pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &
                     Some(Value::Items(v)) => v.len(),
                     _ => 0,
                 };
-                let item = record_from_element(fields, child, &format!("{path}[{}]", n + 1), out);
+                let item = record_from_element(fields, child, &format!("{}[{}]", path(), n + 1), out);
                 match rec.0.iter_mut().find(|(name, _)| name == &def.name) {
                     Some((_, Value::Items(v))) => v.push(item),
                     _ => rec.0.push((def.name.clone(), Value::Items(vec![item]))),
