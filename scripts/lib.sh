@@ -10,6 +10,9 @@ PGRX_VERSION=0.18.0
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron softhsm2 opensc libclang-dev clang
               pkg-config libssl-dev libxml2-utils xmlsec1 sudo)
 export PATH="$HOME/.cargo/bin:$PATH"
+# Clusters live outside the work tree: the postgres OS user must reach them even when the
+# clone sits under a private home directory.
+RUN_DIR=${VASSCM_RUN_DIR:-/tmp/vasscm-$(printf '%s' "$ROOT" | md5sum | cut -c1-8)}
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -57,11 +60,12 @@ install_extension() {
     (cd "$ROOT/extension" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
 }
 
-# start_cluster NAME PORT [extra postgres -c options...]: a cluster under target/clusters/NAME.
+# start_cluster NAME PORT [extra postgres -c options...]: a cluster under $RUN_DIR/clusters/NAME.
 start_cluster() {
     local name=$1 port=$2; shift 2
-    local dir="$ROOT/target/clusters/$name"
+    local dir="$RUN_DIR/clusters/$name"
     mkdir -p "$dir"
+    chmod 755 "$RUN_DIR" "$RUN_DIR/clusters"
     chown -R "$(pg_user)" "$dir" 2>/dev/null || true
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
@@ -75,7 +79,7 @@ start_cluster() {
 }
 
 stop_cluster() {
-    local dir="$ROOT/target/clusters/$1"
+    local dir="$RUN_DIR/clusters/$1"
     if [ -f "$dir/data/PG_VERSION" ]; then
         as_pg "$PG_BIN/pg_ctl" -D "$dir/data" stop -m fast >/dev/null 2>&1 || true
     fi
