@@ -184,21 +184,23 @@ fn vietnam_timestamp(t: chrono::DateTime<chrono::FixedOffset>) -> String {
 }
 
 /// The envelope split into its parts, with the catalogue and message type it names.
-struct Located<'a> {
+struct Located {
     cat: Arc<Catalogue>,
-    header: &'a Element,
-    data: Option<&'a Element>,
+    /// Index of the header among the root's children.
+    header: usize,
+    /// Index of the data element, if present.
+    data: Option<usize>,
     signed: bool,
 }
 
 /// Finds header, data and signature, and the catalogue the header names; structural
 /// problems go to `out`.
-fn locate<'a>(cats: &Catalogues, root: &'a Element, out: &mut Vec<Problem>) -> Option<Located<'a>> {
+fn locate(cats: &Catalogues, root: &Element, out: &mut Vec<Problem>) -> Option<Located> {
     let Some(active) = cats.active().cloned().or_else(|| cats.by_version.values().next().cloned()) else {
         out.push(Problem::new("", "catalogue", "no catalogue is loaded"));
         return None;
     };
-    let Some(header) = root.child(&active.envelope.header) else {
+    let Some(header_idx) = root.children.iter().position(|c| c.name == active.envelope.header) else {
         out.push(Problem::new(
             &root.name,
             "envelope",
@@ -206,7 +208,7 @@ fn locate<'a>(cats: &Catalogues, root: &'a Element, out: &mut Vec<Problem>) -> O
         ));
         return None;
     };
-    let version = header.child("Message_Version").map(|e| e.text.as_str());
+    let version = root.children[header_idx].child("Message_Version").map(|e| e.text.as_str());
     let cat = match version {
         Some(v) => match cats.get(v) {
             Some(c) => c.clone(),
@@ -235,7 +237,7 @@ fn locate<'a>(cats: &Catalogues, root: &'a Element, out: &mut Vec<Problem>) -> O
         match expected_pos {
             Some(pos) if pos == i => {
                 if pos == 1 {
-                    data = Some(child);
+                    data = Some(i);
                 }
             }
             Some(_) => out.push(Problem::new(
@@ -259,7 +261,7 @@ fn locate<'a>(cats: &Catalogues, root: &'a Element, out: &mut Vec<Problem>) -> O
     if data.is_none() {
         out.push(Problem::new(format!("{}/{}", env.root, env.data), "envelope", format!("{} is missing", env.data)));
     }
-    Some(Located { cat, header, data, signed })
+    Some(Located { cat, header: header_idx, data, signed })
 }
 
 /// Whether `sig` is in the XML-DSig namespace (declared on itself or on the root).
@@ -274,7 +276,7 @@ fn is_dsig(root: &Element, sig: &Element) -> bool {
 /// Validates a whole message: envelope, header, types, lengths, codes, mandatory and
 /// conditional rules, check digits. No problems means valid.
 pub fn validate(cats: &Catalogues, xml: &str, limits: &Limits) -> Vec<Problem> {
-    let root = match parse_tree(xml, limits) {
+    let mut root = match parse_tree(xml, limits) {
         Ok(r) => r,
         Err(e) => return vec![Problem::new("", e.rule(), e.to_string())],
     };
@@ -282,7 +284,8 @@ pub fn validate(cats: &Catalogues, xml: &str, limits: &Limits) -> Vec<Problem> {
     let Some(loc) = locate(cats, &root, &mut out) else { return out };
     let cat = &loc.cat;
     let env = &cat.envelope;
-    let head = record_from_element(&env.header_fields, loc.header, &env.header, &mut out);
+    let header = std::mem::take(&mut root.children[loc.header]);
+    let head = record_from_element(&env.header_fields, header, &env.header, &mut out);
     check_record(&env.header_fields, &head, &env.header, &mut out);
     let Some(code) = head.text("Message_Type") else { return out };
     let Some(msg) = cat.message(code) else {
@@ -294,6 +297,7 @@ pub fn validate(cats: &Catalogues, xml: &str, limits: &Limits) -> Vec<Problem> {
         return out;
     };
     if let Some(data) = loc.data {
+        let data = std::mem::take(&mut root.children[data]);
         let rec = record_from_element(&msg.fields, data, &env.data, &mut out);
         check_record(&msg.fields, &rec, &env.data, &mut out);
         check_rules(&msg.rules, &rec, &env.data, &mut out);
@@ -304,20 +308,21 @@ pub fn validate(cats: &Catalogues, xml: &str, limits: &Limits) -> Vec<Problem> {
 /// Parses a message into header and data JSON. Fails on unreadable XML and on structure it
 /// cannot map (unknown elements, wrong envelope); value problems are `validate`'s business.
 pub fn parse(cats: &Catalogues, xml: &str, limits: &Limits) -> Result<Parsed, ParseError> {
-    let root = parse_tree(xml, limits)?;
+    let mut root = parse_tree(xml, limits)?;
     let mut out = Vec::new();
     let loc = locate(cats, &root, &mut out);
     let Some(loc) = loc.filter(|_| out.is_empty()) else { return Err(ParseError::Structure(out)) };
     let cat = &loc.cat;
     let env = &cat.envelope;
-    let head = record_from_element(&env.header_fields, loc.header, &env.header, &mut out);
+    let header = std::mem::take(&mut root.children[loc.header]);
+    let head = record_from_element(&env.header_fields, header, &env.header, &mut out);
     let code = head.text("Message_Type").unwrap_or_default().to_string();
     let Some(msg) = cat.message(&code) else {
         out.push(Problem::new(format!("{}/Message_Type", env.header), "code", format!("{} is not a message type of catalogue {}", quote(&code), cat.version)));
         return Err(ParseError::Structure(out));
     };
-    let empty = Element::default();
-    let rec = record_from_element(&msg.fields, loc.data.unwrap_or(&empty), &env.data, &mut out);
+    let data = loc.data.map(|i| std::mem::take(&mut root.children[i])).unwrap_or_default();
+    let rec = record_from_element(&msg.fields, data, &env.data, &mut out);
     let structural: Vec<Problem> = out.into_iter().filter(|p| matches!(p.rule.as_str(), "unknown_field" | "cardinality" | "type")).collect();
     if !structural.is_empty() {
         return Err(ParseError::Structure(structural));

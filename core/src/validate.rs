@@ -6,15 +6,22 @@ use crate::record::{Record, Value};
 
 /// Appends to `out` every problem of `record` against `defs`; `prefix` is the path of the
 /// record (`Data`, `Data/LIST_CONTAINER/ITEM[2]`).
+///
+/// Records come from [`crate::json::record_from_json`] or
+/// [`crate::xml_read::record_from_element`], which already report (and drop) unknown fields.
 pub fn check_record(defs: &[FieldDef], record: &Record, prefix: &str, out: &mut Vec<Problem>) {
-    for (name, _) in &record.0 {
-        if !defs.iter().any(|d| &d.name == name) {
-            out.push(Problem::new(format!("{prefix}/{name}"), "unknown_field", format!("{name} is not a field of this message")));
-        }
-    }
+    // Records are usually in catalogue order: look at the next entry before searching.
+    let mut cursor = 0;
     for def in defs {
         let path = || format!("{prefix}/{}", def.name);
-        match (record.get(&def.name), &def.shape) {
+        let found = match record.0.get(cursor) {
+            Some((name, v)) if name == &def.name => {
+                cursor += 1;
+                Some(v)
+            }
+            _ => record.get(&def.name),
+        };
+        match (found, &def.shape) {
             (None, _) => {
                 if def.mandatory {
                     out.push(Problem::new(path(), "mandatory", format!("{} ({}) is mandatory", def.name, def.name_en)));

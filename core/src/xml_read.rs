@@ -223,14 +223,14 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
 
 /// Maps an element's children onto `defs`; unknown elements, repeats, wrong order and
 /// mixed content go to `out` (the XSD's `xs:sequence` order is enforced here too).
-pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &mut Vec<Problem>) -> Record {
+pub fn record_from_element(defs: &[FieldDef], el: Element, prefix: &str, out: &mut Vec<Problem>) -> Record {
     let mut rec = Record::default();
     let mut last_index = 0usize;
     let mut last_name = "";
     if !el.children.is_empty() && !el.text.trim().is_empty() {
         out.push(Problem::new(prefix, "type", format!("{} mixes text with elements", el.name)));
     }
-    for child in &el.children {
+    for child in el.children {
         let path = || format!("{prefix}/{}", child.name);
         let Some(idx) = defs.iter().position(|d| d.name == child.name) else {
             out.push(Problem::new(path(), "unknown_field", format!("{} is not a field of this message", child.name)));
@@ -254,11 +254,11 @@ pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &
                     out.push(Problem::new(path(), "type", format!("{} must be a simple value, not contain elements", child.name)));
                     continue;
                 }
-                rec.0.push((def.name.clone(), Value::Text(child.text.clone())));
+                rec.0.push((def.name.clone(), Value::Text(child.text)));
             }
             Shape::List(elem) => {
                 let mut values = Vec::new();
-                for (i, c) in child.children.iter().enumerate() {
+                for (i, c) in child.children.into_iter().enumerate() {
                     if c.name != elem.name || !c.children.is_empty() {
                         out.push(Problem::new(
                             format!("{}/{}[{}]", path(), c.name, i + 1),
@@ -267,13 +267,13 @@ pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &
                         ));
                         continue;
                     }
-                    values.push(c.text.clone());
+                    values.push(c.text);
                 }
                 rec.0.push((def.name.clone(), Value::List(values)));
             }
             Shape::Group { item: Some(item), fields } => {
                 let mut items = Vec::new();
-                for (i, c) in child.children.iter().enumerate() {
+                for (i, c) in child.children.into_iter().enumerate() {
                     let p = format!("{}/{item}[{}]", path(), i + 1);
                     if &c.name != item {
                         out.push(Problem::new(p, "unknown_field", format!("{} may only contain {item} elements", def.name)));
@@ -288,7 +288,8 @@ pub fn record_from_element(defs: &[FieldDef], el: &Element, prefix: &str, out: &
                     Some(Value::Items(v)) => v.len(),
                     _ => 0,
                 };
-                let item = record_from_element(fields, child, &format!("{}[{}]", path(), n + 1), out);
+                let item_path = format!("{}[{}]", path(), n + 1);
+                let item = record_from_element(fields, child, &item_path, out);
                 match rec.0.iter_mut().find(|(name, _)| name == &def.name) {
                     Some((_, Value::Items(v))) => v.push(item),
                     _ => rec.0.push((def.name.clone(), Value::Items(vec![item]))),
