@@ -122,3 +122,72 @@ fn scalar_json(ty: &ScalarType, text: &str) -> Json {
     }
     Json::String(text.to_string())
 }
+
+/// Turns binding-style keys into nested groups: `LIST_TK/SO_TK` (an array) becomes
+/// `LIST_TK`; `LIST_CONTAINER/SO_CONTAINER` or `LIST_CONTAINER/ITEM/SO_CONTAINER` (arrays,
+/// zipped by position) become the items of `LIST_CONTAINER`. Other keys are kept as they are.
+pub fn assemble_group_paths(defs: &[FieldDef], obj: &Map<String, Json>) -> Map<String, Json> {
+    let mut out = Map::new();
+    for (key, val) in obj {
+        let Some((group, rest)) = key.split_once('/') else {
+            out.insert(key.clone(), val.clone());
+            continue;
+        };
+        let Some(def) = defs.iter().find(|d| d.name == group) else {
+            out.insert(key.clone(), val.clone());
+            continue;
+        };
+        let values: Vec<Json> = match val {
+            Json::Array(a) => a.clone(),
+            Json::Null => Vec::new(),
+            single => vec![single.clone()],
+        };
+        match &def.shape {
+            Shape::List(elem) if rest == elem.name => {
+                out.insert(group.to_string(), Json::Array(values));
+            }
+            Shape::Group { item, .. } => {
+                let field = match (item, rest.split_once('/')) {
+                    (Some(i), Some((w, f))) if w == i => f,
+                    _ => rest,
+                };
+                let slot = out.entry(group.to_string()).or_insert_with(|| Json::Array(Vec::new()));
+                if let Json::Array(items) = slot {
+                    while items.len() < values.len() {
+                        items.push(Json::Object(Map::new()));
+                    }
+                    for (i, v) in values.into_iter().enumerate() {
+                        if let Some(Json::Object(o)) = items.get_mut(i) {
+                            o.insert(field.to_string(), v);
+                        }
+                    }
+                }
+            }
+            _ => {
+                out.insert(key.clone(), val.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Catalogue;
+    use serde_json::json;
+
+    #[test]
+    fn group_paths_are_assembled() {
+        let cat = Catalogue::from_json(crate::BUILTIN_CATALOGUE_V1).unwrap();
+        let m04 = cat.message("04").unwrap();
+        let flat = json!({"SO_TK": "308044805740", "LIST_CONTAINER/SO_CONTAINER": ["MSKU1234565", "TGHU7654320"],
+                          "LIST_CONTAINER/ITEM/SO_NIEM_PHONG": ["S1"]});
+        let got = assemble_group_paths(&m04.fields, flat.as_object().unwrap());
+        assert_eq!(Json::Object(got), json!({"SO_TK": "308044805740",
+            "LIST_CONTAINER": [{"SO_CONTAINER": "MSKU1234565", "SO_NIEM_PHONG": "S1"}, {"SO_CONTAINER": "TGHU7654320"}]}));
+        let m21 = cat.message("21").unwrap();
+        let got = assemble_group_paths(&m21.fields, json!({"LIST_TK/SO_TK": ["1", "2"]}).as_object().unwrap());
+        assert_eq!(Json::Object(got), json!({"LIST_TK": ["1", "2"]}));
+    }
+}

@@ -12,6 +12,7 @@ pub mod message;
 pub mod problem;
 pub mod record;
 pub mod scalar;
+pub mod sql_text;
 pub mod validate;
 pub mod xml_read;
 pub mod xml_write;
@@ -23,7 +24,7 @@ mod proptests;
 mod message_tests;
 
 pub use catalogue::{Catalogue, CatalogueError, Catalogues, Direction, FieldDef, MessageDef, Shape};
-pub use message::{build, check_data, parse, validate, BuildError, HeaderDefaults, Parsed};
+pub use message::{build, check_data, parse, prepare, validate, BuildError, HeaderDefaults, Parsed, Prepared};
 pub use problem::Problem;
 pub use scalar::ScalarType;
 pub use xml_read::{Limits, XmlError};

@@ -110,6 +110,47 @@ pub fn check_data(cats: &Catalogues, code: &str, data: &Json) -> Result<Vec<Prob
     Ok(problems)
 }
 
+/// The outcome of [`prepare`]: canonical data, and the XML or every problem.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The data as the builder normalised it (container numbers, timestamps…), in
+    /// `parse_message`'s shape; what was given where it could not be normalised.
+    pub data: Json,
+    /// The built XML when the data is valid.
+    pub xml: Option<String>,
+    /// Every problem (empty when `xml` is set).
+    pub problems: Vec<Problem>,
+}
+
+/// Checks and, when valid, builds a message, never failing on bad data: what the capture
+/// triggers use, so that bad TOS data becomes an `invalid` outbox row with its reasons.
+pub fn prepare(cats: &Catalogues, code: &str, data: &Json, header: &Json, defaults: &HeaderDefaults) -> Prepared {
+    let assembled;
+    let data = match (active(cats).ok().and_then(|c| c.message(code)), data.as_object()) {
+        (Some(msg), Some(obj)) if obj.keys().any(|k| k.contains('/')) => {
+            assembled = Json::Object(crate::json::assemble_group_paths(&msg.fields, obj));
+            &assembled
+        }
+        _ => data,
+    };
+    let canonical = |cat: &Catalogue, msg: &MessageDef, obj: &Map<String, Json>| {
+        let mut ignored = Vec::new();
+        let rec = record_from_json(&msg.fields, obj, &cat.envelope.data, &mut ignored);
+        Json::Object(record_to_json(&msg.fields, &rec))
+    };
+    match build(cats, code, data, header, defaults) {
+        Ok(xml) => {
+            let data = match (active(cats), data.as_object()) {
+                (Ok(cat), Some(obj)) => cat.message(code).map_or(data.clone(), |m| canonical(cat, m, obj)),
+                _ => data.clone(),
+            };
+            Prepared { data, xml: Some(xml), problems: Vec::new() }
+        }
+        Err(BuildError::Invalid { problems, .. }) => Prepared { data: data.clone(), xml: None, problems },
+        Err(other) => Prepared { data: data.clone(), xml: None, problems: vec![Problem::new("", "catalogue", other.to_string())] },
+    }
+}
+
 /// Builds the full, unsigned XML of a message with the active catalogue.
 pub fn build(cats: &Catalogues, code: &str, data: &Json, header: &Json, defaults: &HeaderDefaults) -> Result<String, BuildError> {
     let cat = active(cats)?;

@@ -14,14 +14,14 @@ fn rows(problems: Vec<Problem>) -> impl Iterator<Item = (String, String, String)
 /// Builds the full XML (envelope + data, unsigned) of a message from JSON data; raises one
 /// error listing every problem when the data is invalid.
 #[pg_extern(volatile, parallel_safe)]
-fn build_message(message_type: &str, data: JsonB, header: default!(JsonB, "'{}'")) -> String {
+pub(crate) fn build_message(message_type: &str, data: JsonB, header: default!(JsonB, "'{}'")) -> String {
     let cats = catalogues().or_report();
     message::build(&cats, message_type, &data.0, &header.0, &settings::header_defaults()).or_report()
 }
 
 /// Lists every problem of JSON data for a message type without building it (no rows: valid).
 #[pg_extern(stable, parallel_safe)]
-fn check_message_data(message_type: &str, data: JsonB) -> TableIterator<'static, (name!(path, String), name!(rule, String), name!(detail, String))> {
+pub(crate) fn check_message_data(message_type: &str, data: JsonB) -> TableIterator<'static, (name!(path, String), name!(rule, String), name!(detail, String))> {
     let cats = catalogues().or_report();
     TableIterator::new(rows(message::check_data(&cats, message_type, &data.0).or_report()))
 }
@@ -95,21 +95,7 @@ mod tests {
         assert!(total >= 32);
     }
 
-    fn error_of(sql: &str) -> String {
-        // Run in a subtransaction-free way: PgTryBuilder catches the ERROR and we read its text.
-        let sql = sql.to_string();
-        PgTryBuilder::new(move || {
-            Spi::run(&sql).unwrap();
-            String::new()
-        })
-        .catch_others(|e| match e {
-            pgrx::pg_sys::panic::CaughtError::PostgresError(r) | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) => {
-                format!("{} | {}", r.message(), r.detail().unwrap_or_default())
-            }
-            other => format!("{other:?}"),
-        })
-        .execute()
-    }
+    use crate::test_support::error_of;
 
     #[pg_test]
     fn build_errors_list_every_problem() {

@@ -9,9 +9,12 @@ use pgrx::prelude::*;
 
 mod api;
 mod cache;
+mod capture;
 mod error;
 mod schema;
 mod settings;
+#[cfg(any(test, feature = "pg_test"))]
+mod test_support;
 
 /// Called when the library is loaded: registers the `vasscm.*` settings.
 #[pg_guard]

@@ -94,6 +94,16 @@ fn flatten(defs: &[FieldDef], prefix: &str, out: &mut Vec<Value>) {
 }
 
 extension_sql_file!("../sql/catalogue.sql", name = "catalogue", requires = [_catalogue_rows, _catalogue_changed]);
+#[allow(unused_imports)] // named in `requires` below
+use crate::api::{build_message, check_message_data};
+#[allow(unused_imports)] // named in `requires` below
+use crate::capture::{_check_expression, _prepare};
+
+extension_sql_file!(
+    "../sql/capture.sql",
+    name = "capture",
+    requires = ["catalogue", _prepare, _check_expression, build_message, check_message_data]
+);
 extension_sql!(
     "SELECT vasscm.load_catalogue(vasscm._builtin_catalogue(), activate => true);",
     name = "bootstrap_catalogue",

@@ -1,0 +1,482 @@
+-- Capture: TOS rows → outbox messages, in the same transaction (transactional outbox).
+--
+-- Where does a gate-out become a message? Here: vasscm.bind() writes, per binding, a trigger
+-- function that maps the replicated TOS row to catalogue fields and calls vasscm._capture(),
+-- which decides between a new message, an amendment (16) or a cancellation (17) and calls
+-- vasscm._enqueue(), which checks and builds the message (Rust: vasscm._prepare) and inserts
+-- it into vasscm.outbox. Nothing here ever raises into the TOS replica's apply: bad data
+-- becomes an 'invalid' outbox row with every reason.
+
+CREATE TABLE binding (
+    id           int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source       regclass NOT NULL,
+    message_type text NOT NULL,
+    mapping      jsonb NOT NULL,
+    events       text[] NOT NULL,
+    condition    text,
+    mode         text NOT NULL CHECK (mode IN ('auto', 'manual')),
+    key_columns  text[],
+    active       boolean NOT NULL DEFAULT true,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   text NOT NULL DEFAULT session_user,
+    unbound_at   timestamptz
+);
+COMMENT ON TABLE binding IS 'TOS tables bound to message types (vasscm.bind); unbound ones are kept for the record.';
+
+-- Which message types are gate-ins that get amended / cancelled when their TOS row changes.
+CREATE TABLE followup_rule (
+    message_type text PRIMARY KEY,
+    amend_type   text NOT NULL,
+    cancel_type  text NOT NULL
+);
+COMMENT ON TABLE followup_rule IS 'Gate-in forms whose TOS row updates become amendments and deletes cancellations.';
+INSERT INTO followup_rule VALUES ('14', '16', '17'), ('15', '16', '17');
+
+CREATE TABLE outbox (
+    id                      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id          uuid NOT NULL UNIQUE,
+    message_type            text NOT NULL,
+    status                  text NOT NULL CHECK (status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent',
+                                                             'accepted', 'rejected', 'dead', 'cancelled')),
+    mode                    text NOT NULL DEFAULT 'auto' CHECK (mode IN ('auto', 'manual')),
+    data                    jsonb NOT NULL,
+    source_data             jsonb,
+    message                 text,
+    errors                  jsonb NOT NULL DEFAULT '[]',
+    binding_id              int REFERENCES binding,
+    source_table            text,
+    source_key              jsonb,
+    order_key               text,
+    original_transaction_id uuid,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    attempts                int NOT NULL DEFAULT 0,
+    next_attempt_at         timestamptz NOT NULL DEFAULT now(),
+    last_error              text,
+    lease_until             timestamptz,
+    claimed_by              text
+);
+COMMENT ON TABLE outbox IS 'One row per VASSCM message; transaction_id is the idempotency key customs sees.';
+COMMENT ON COLUMN outbox.source_data IS 'The mapped TOS data as captured (compared to detect amendments).';
+COMMENT ON COLUMN outbox.order_key IS 'Messages with the same key (container, B/L, declaration) are sent in id order.';
+COMMENT ON COLUMN outbox.original_transaction_id IS 'For amendments and cancellations: the message they refer to; never sent before it.';
+CREATE INDEX outbox_ready ON outbox (next_attempt_at, id) WHERE status IN ('queued', 'sending');
+CREATE INDEX outbox_by_source ON outbox (binding_id, source_key, message_type) WHERE binding_id IS NOT NULL;
+CREATE INDEX outbox_by_order ON outbox (order_key, id);
+CREATE INDEX outbox_by_original ON outbox (original_transaction_id) WHERE original_transaction_id IS NOT NULL;
+CREATE INDEX outbox_by_status ON outbox (status);
+
+CREATE TABLE outbox_history (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    outbox_id      bigint NOT NULL,
+    transaction_id uuid NOT NULL,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor          text NOT NULL DEFAULT session_user,
+    from_status    text,
+    to_status      text NOT NULL,
+    reason         text
+);
+COMMENT ON TABLE outbox_history IS 'Every status change of every outbox message: who, when, from, to, why.';
+CREATE INDEX outbox_history_by_message ON outbox_history (outbox_id, id);
+
+-- History and wake-up. ENABLE ALWAYS: these must also fire inside the logical replication
+-- apply worker (session_replication_role = replica), where captures happen.
+CREATE FUNCTION _outbox_status_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
+    VALUES (NEW.id, NEW.transaction_id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status,
+            nullif(current_setting('vasscm.status_reason', true), ''));
+    IF NEW.status = 'queued' THEN
+        PERFORM pg_notify('vasscm_outbox', NEW.message_type);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER outbox_status_inserted AFTER INSERT ON outbox
+    FOR EACH ROW EXECUTE FUNCTION _outbox_status_changed();
+CREATE TRIGGER outbox_status_updated AFTER UPDATE OF status ON outbox
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION _outbox_status_changed();
+ALTER TABLE outbox ENABLE ALWAYS TRIGGER outbox_status_inserted;
+ALTER TABLE outbox ENABLE ALWAYS TRIGGER outbox_status_updated;
+
+CREATE FUNCTION _errors_summary(errors jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) || ' problem(s): ' || string_agg(format('%s: %s: %s', e ->> 'path', e ->> 'rule', e ->> 'detail'), '; ')
+      FROM jsonb_array_elements(errors) AS e
+$$;
+
+-- Changes a message's status, recording why in the history.
+CREATE FUNCTION _set_status(outbox_id bigint, status text, reason text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('vasscm.status_reason', coalesce(reason, ''), true);
+    UPDATE vasscm.outbox o SET status = _set_status.status, updated_at = now(),
+                               last_error = CASE WHEN _set_status.status IN ('cancelled', 'invalid') THEN reason ELSE o.last_error END
+     WHERE o.id = outbox_id;
+    PERFORM set_config('vasscm.status_reason', '', true);
+END
+$$;
+
+-- Checks and builds a message and inserts it into the outbox ('invalid' with reasons when bad).
+CREATE FUNCTION _enqueue(message_type text, data jsonb, mode text, binding_id int, source_table text, source_key jsonb,
+                         source_data jsonb, original_transaction_id uuid, order_key text, reason text)
+RETURNS outbox
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tid  uuid := gen_random_uuid();
+    prep jsonb := vasscm._prepare(message_type, data, tid::text);
+    st   text;
+    r    vasscm.outbox;
+BEGIN
+    st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
+               WHEN mode = 'manual' THEN 'pending_approval'
+               ELSE 'queued' END;
+    PERFORM set_config('vasscm.status_reason',
+                       CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') ELSE reason END, true);
+    INSERT INTO vasscm.outbox (transaction_id, message_type, status, mode, data, source_data, message, errors, binding_id,
+                               source_table, source_key, order_key, original_transaction_id, last_error)
+    VALUES (tid, message_type, st, mode, prep -> 'data', source_data, prep ->> 'message', prep -> 'errors', binding_id,
+            source_table, source_key,
+            coalesce(order_key, prep -> 'data' ->> 'SO_CONTAINER', prep -> 'data' ->> 'SO_VAN_DON',
+                     prep -> 'data' ->> 'SO_TK', source_table || ' ' || source_key::text),
+            original_transaction_id,
+            CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END)
+    RETURNING * INTO r;
+    PERFORM set_config('vasscm.status_reason', '', true);
+    RETURN r;
+END
+$$;
+
+-- Checks and builds an existing message again (same transaction_id), e.g. after its data was fixed.
+CREATE FUNCTION _reprepare(outbox_id bigint, data jsonb, reason text) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o    vasscm.outbox;
+    prep jsonb;
+    st   text;
+BEGIN
+    SELECT * INTO o FROM vasscm.outbox WHERE id = outbox_id FOR UPDATE;
+    prep := vasscm._prepare(o.message_type, data, o.transaction_id::text);
+    st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
+               WHEN o.mode = 'manual' THEN 'pending_approval'
+               ELSE 'queued' END;
+    PERFORM set_config('vasscm.status_reason',
+                       CASE WHEN st = 'invalid' THEN reason || ': ' || vasscm._errors_summary(prep -> 'errors') ELSE reason END, true);
+    UPDATE vasscm.outbox
+       SET status = st, data = prep -> 'data', message = prep ->> 'message', errors = prep -> 'errors',
+           source_data = CASE WHEN o.binding_id IS NOT NULL THEN _reprepare.data ELSE o.source_data END,
+           last_error = CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END,
+           attempts = 0, next_attempt_at = now(), updated_at = now()
+     WHERE id = outbox_id;
+    PERFORM set_config('vasscm.status_reason', '', true);
+    RETURN st;
+END
+$$;
+
+-- Called by every binding's trigger function with the mapped data of one TOS row change.
+CREATE FUNCTION _capture(binding_id int, message_type text, mode text, source_table text, op text, data jsonb, source_key jsonb)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rule        vasscm.followup_rule;
+    orig        vasscm.outbox;
+    last_source jsonb;
+    reason      text := format('captured from %s (%s)', source_table, op);
+BEGIN
+    SELECT * INTO rule FROM vasscm.followup_rule f WHERE f.message_type = _capture.message_type;
+    IF FOUND AND op IN ('UPDATE', 'DELETE') THEN
+        SELECT * INTO orig FROM vasscm.outbox o
+         WHERE o.binding_id = _capture.binding_id AND o.source_key = _capture.source_key
+           AND o.message_type = _capture.message_type AND o.status NOT IN ('cancelled', 'rejected', 'dead')
+         ORDER BY o.id DESC LIMIT 1;
+        IF FOUND THEN
+            IF orig.status = 'invalid' THEN
+                -- Never sent: fix or drop the original instead of amending what customs never saw.
+                IF op = 'DELETE' THEN
+                    PERFORM vasscm._set_status(orig.id, 'cancelled', format('source row deleted in %s before it could be sent', source_table));
+                ELSE
+                    PERFORM vasscm._reprepare(orig.id, data, format('source row updated in %s', source_table));
+                END IF;
+                RETURN;
+            END IF;
+            IF op = 'UPDATE' THEN
+                SELECT o.source_data INTO last_source FROM vasscm.outbox o
+                 WHERE o.id = orig.id
+                    OR (o.original_transaction_id = orig.transaction_id AND o.message_type = rule.amend_type)
+                 ORDER BY o.id DESC LIMIT 1;
+                IF last_source = data THEN
+                    RETURN;   -- nothing customs sees has changed
+                END IF;
+                PERFORM vasscm._enqueue(rule.amend_type,
+                    data || jsonb_build_object('TRANSACTION_ID_GOC', orig.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
+                                               'LY_DO', format('Cập nhật trong TOS / updated in the TOS (%s)', source_table)),
+                    mode, binding_id, source_table, source_key, data, orig.transaction_id, orig.order_key, reason);
+            ELSE
+                PERFORM vasscm._enqueue(rule.cancel_type,
+                    jsonb_strip_nulls(jsonb_build_object(
+                        'TRANSACTION_ID_GOC', orig.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
+                        'MA_HQ', orig.data -> 'MA_HQ', 'MA_DIA_DIEM', orig.data -> 'MA_DIA_DIEM',
+                        'SO_CONTAINER', orig.data -> 'SO_CONTAINER', 'SO_VAN_DON', orig.data -> 'SO_VAN_DON',
+                        'SO_TK', orig.data -> 'SO_TK',
+                        'LY_DO', format('Xóa trong TOS / deleted in the TOS (%s)', source_table))),
+                    mode, binding_id, source_table, source_key, NULL, orig.transaction_id, orig.order_key, reason);
+            END IF;
+            RETURN;
+        END IF;
+        IF op = 'DELETE' THEN
+            RETURN;   -- nothing was captured for this row: nothing to cancel
+        END IF;
+    END IF;
+    PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
+END
+$$;
+
+-- Called when a binding's trigger function failed (an expression raised, say): records the
+-- row as an 'invalid' message so that nothing is lost and the DBA sees why.
+CREATE FUNCTION _capture_failed(binding_id int, message_type text, source_table text, op text, sql_state text,
+                                error text, row_data jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    detail text := format('the binding could not map the %s row: %s (SQLSTATE %s)', op, error, sql_state);
+BEGIN
+    PERFORM set_config('vasscm.status_reason', detail, true);
+    INSERT INTO vasscm.outbox (transaction_id, message_type, status, data, errors, binding_id, source_table, last_error)
+    VALUES (gen_random_uuid(), message_type, 'invalid', coalesce(row_data, '{}'),
+            jsonb_build_array(jsonb_build_object('path', '', 'rule', 'capture', 'detail', detail)),
+            binding_id, source_table, detail);
+    PERFORM set_config('vasscm.status_reason', '', true);
+END
+$$;
+
+CREATE FUNCTION bind(source regclass, message_type text, mapping jsonb, events text[] DEFAULT '{INSERT}',
+                     condition text DEFAULT NULL, mode text DEFAULT 'auto') RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $bind$
+DECLARE
+    ev       text[] := (SELECT array_agg(DISTINCT upper(trim(e))) FROM unnest(events) AS e);
+    known    text[];
+    field    text;
+    expr     jsonb;
+    pairs    text := '';
+    keycols  text[];
+    keyexpr  text := 'NULL::jsonb';
+    cond     text := coalesce(nullif(trim(condition), ''), 'true');
+    b_id     int;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM vasscm.message_types t WHERE t.code = bind.message_type AND t.direction = 'P2C') THEN
+        RAISE EXCEPTION 'vasscm: message type % is not a port-to-customs message of the active catalogue', message_type
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'SELECT code, name_en FROM vasscm.message_types WHERE direction = ''P2C''';
+    END IF;
+    IF mode IS NULL OR mode NOT IN ('auto', 'manual') THEN
+        RAISE EXCEPTION 'vasscm: mode must be auto or manual, not %', mode USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ev IS NULL OR NOT ev <@ ARRAY['INSERT', 'UPDATE', 'DELETE'] THEN
+        RAISE EXCEPTION 'vasscm: events must be a non-empty subset of {INSERT,UPDATE,DELETE}, not %', events
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF mapping IS NULL OR jsonb_typeof(mapping) <> 'object' OR mapping = '{}' THEN
+        RAISE EXCEPTION 'vasscm: mapping must be a JSON object from field name to SQL expression'
+            USING ERRCODE = 'invalid_parameter_value', HINT = '{"SO_CONTAINER": "upper(trim(ctr_nbr))", "PHUONG_TIEN": "''XE''"}';
+    END IF;
+    -- Fields a mapping may name: top-level elements and group paths (LIST_TK/SO_TK, LIST_X/F, LIST_X/ITEM/F).
+    SELECT array_agg(p) INTO known FROM (
+        SELECT f.path AS p FROM vasscm.catalogue_field f JOIN vasscm.catalogue c ON c.version = f.version AND c.active
+         WHERE f.message_code = bind.message_type
+        UNION
+        SELECT regexp_replace(f.path, '/ITEM/', '/') FROM vasscm.catalogue_field f JOIN vasscm.catalogue c ON c.version = f.version AND c.active
+         WHERE f.message_code = bind.message_type) s;
+    FOR field, expr IN SELECT key, value FROM jsonb_each(mapping) LOOP
+        IF jsonb_typeof(expr) <> 'string' THEN
+            RAISE EXCEPTION 'vasscm: the mapping of % must be a SQL expression in a JSON string', field
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF NOT field = ANY (known) THEN
+            RAISE EXCEPTION 'vasscm: % is not a field of message %', field, message_type
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('fields: %s', (SELECT string_agg(k, ', ' ORDER BY k) FROM unnest(known) k));
+        END IF;
+        PERFORM vasscm._check_expression(format('mapping of %s', field), expr #>> '{}');
+        pairs := pairs || format('%L, (%s), ', field, expr #>> '{}');
+    END LOOP;
+    pairs := left(pairs, -2);
+    PERFORM vasscm._check_expression('condition', cond);
+
+    SELECT array_agg(a.attname::text ORDER BY k.n) INTO keycols
+      FROM pg_index i
+      CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE i.indexrelid = (SELECT i2.indexrelid FROM pg_index i2 WHERE i2.indrelid = source
+                              AND (i2.indisprimary OR i2.indisreplident) ORDER BY i2.indisprimary DESC LIMIT 1);
+    IF keycols IS NULL AND ev && ARRAY['UPDATE', 'DELETE'] THEN
+        RAISE EXCEPTION 'vasscm: table % has no primary key nor replica identity index: updates and deletes cannot be matched to earlier messages', source
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF keycols IS NOT NULL THEN
+        keyexpr := format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, _row.%I', c, c), ', ') FROM unnest(keycols) c));
+    END IF;
+
+    -- Compile the expressions against the table now, so that a typo fails here, not per row.
+    BEGIN
+        -- NEW and OLD are outer aliases; bare names resolve to _row, the nearer scope.
+        EXECUTE format('SELECT x.* FROM (SELECT (r).* FROM (SELECT NULL::%1$s AS r) q) AS "new", '
+                       '(SELECT (r).* FROM (SELECT NULL::%1$s AS r) q) AS "old", '
+                       'LATERAL (SELECT (%2$s)::boolean, jsonb_build_object(%3$s), %4$s '
+                       '         FROM (SELECT (r).* FROM (SELECT NULL::%1$s AS r) q) AS _row) AS x WHERE false',
+                       source, cond, pairs, keyexpr);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'vasscm: the binding does not compile against %: %', source, SQLERRM
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'expressions may use the table''s columns, NEW.col and OLD.col (UPDATE), and schema-qualified functions';
+    END;
+
+    INSERT INTO vasscm.binding (source, message_type, mapping, events, condition, mode, key_columns)
+    VALUES (source, message_type, mapping, ev, nullif(trim(condition), ''), mode, keycols)
+    RETURNING id INTO b_id;
+
+    EXECUTE format($f$
+CREATE FUNCTION vasscm._binding_%1$s() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
+#variable_conflict use_column
+DECLARE
+    _ok   boolean;
+    _data jsonb;
+    _key  jsonb;
+BEGIN
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            SELECT (%2$s)::boolean, jsonb_build_object(%3$s), %4$s INTO _ok, _data, _key FROM (SELECT (OLD).*) AS _row;
+        ELSE
+            SELECT (%2$s)::boolean, jsonb_build_object(%3$s), %4$s INTO _ok, _data, _key FROM (SELECT (NEW).*) AS _row;
+        END IF;
+        IF _ok IS TRUE THEN
+            PERFORM vasscm._capture(%1$s, %5$L, %6$L, %7$L, TG_OP, _data, _key);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        BEGIN
+            PERFORM vasscm._capture_failed(%1$s, %5$L, %7$L, TG_OP, SQLSTATE, SQLERRM,
+                CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'vasscm: binding %1$s could not record a failed capture: %%', SQLERRM;
+        END;
+    END;
+    RETURN NULL;
+END
+$body$$f$, b_id, cond, pairs, keyexpr, message_type, mode, source::text);
+    EXECUTE format('COMMENT ON FUNCTION vasscm._binding_%s() IS %L', b_id,
+                   format('vasscm binding %s: %s → message %s (generated by vasscm.bind)', b_id, source, message_type));
+    EXECUTE format('CREATE TRIGGER vasscm_binding_%s AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION vasscm._binding_%s()',
+                   b_id, array_to_string(ev, ' OR '), source, b_id);
+    -- Fire for rows applied by logical replication too (session_replication_role = replica).
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER vasscm_binding_%s', source, b_id);
+    RETURN b_id;
+END
+$bind$;
+COMMENT ON FUNCTION bind(regclass, text, jsonb, text[], text, text) IS
+    'Binds a (replicated) TOS table to a message type: each matching row change becomes an outbox message.';
+
+CREATE FUNCTION unbind(binding_id int) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    b vasscm.binding;
+BEGIN
+    SELECT * INTO b FROM vasscm.binding WHERE id = binding_id AND active FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vasscm: there is no active binding %', binding_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'SELECT id, source, message_type FROM vasscm.binding WHERE active';
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS vasscm_binding_%s ON %s', b.id, b.source);
+    EXECUTE format('DROP FUNCTION IF EXISTS vasscm._binding_%s()', b.id);
+    UPDATE vasscm.binding SET active = false, unbound_at = now() WHERE id = b.id;
+END
+$$;
+COMMENT ON FUNCTION unbind(int) IS 'Removes a binding''s trigger; its messages stay in the outbox.';
+
+CREATE FUNCTION requeue(id bigint, data jsonb DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o vasscm.outbox;
+BEGIN
+    SELECT * INTO o FROM vasscm.outbox WHERE outbox.id = requeue.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vasscm: there is no outbox message %', id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF o.status = 'invalid' THEN
+        RETURN vasscm._reprepare(o.id, coalesce(data, o.source_data, o.data), 'requeued');
+    ELSIF o.status = 'dead' THEN
+        IF data IS NOT NULL THEN
+            RAISE EXCEPTION 'vasscm: message % is dead, not invalid: it is re-sent as it was (customs may have received it)', id
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        PERFORM set_config('vasscm.status_reason', 'requeued after giving up', true);
+        UPDATE vasscm.outbox SET status = CASE WHEN mode = 'manual' THEN 'pending_approval' ELSE 'queued' END,
+                                 attempts = 0, next_attempt_at = now(), lease_until = NULL, updated_at = now()
+         WHERE outbox.id = o.id RETURNING status INTO o.status;
+        PERFORM set_config('vasscm.status_reason', '', true);
+        RETURN o.status;
+    END IF;
+    IF o.status = 'rejected' THEN
+        RAISE EXCEPTION 'vasscm: message % is rejected, only invalid or dead messages can be re-queued', id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'customs rejected it: correct it with an amendment (16) or cancel it (17) through vasscm.enqueue';
+    END IF;
+    RAISE EXCEPTION 'vasscm: message % is %, only invalid or dead messages can be re-queued', id, o.status
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+END
+$$;
+COMMENT ON FUNCTION requeue(bigint, jsonb) IS 'Checks an invalid message again (with corrected data if given), or re-queues a dead one.';
+
+CREATE FUNCTION approve(id bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM vasscm.outbox o WHERE o.id = approve.id AND o.status = 'pending_approval') THEN
+        RAISE EXCEPTION 'vasscm: message % is not waiting for approval', id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'SELECT id, message_type, data FROM vasscm.outbox WHERE status = ''pending_approval''';
+    END IF;
+    PERFORM vasscm._set_status(id, 'queued', 'approved');
+END
+$$;
+COMMENT ON FUNCTION approve(bigint) IS 'Manual mode: an operator approves sending a message.';
+
+CREATE FUNCTION reject(id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o vasscm.outbox;
+    f bigint;
+BEGIN
+    IF coalesce(trim(reason), '') = '' THEN
+        RAISE EXCEPTION 'vasscm: a reason is required to reject a message' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO o FROM vasscm.outbox WHERE outbox.id = reject.id FOR UPDATE;
+    IF NOT FOUND OR o.status NOT IN ('pending_approval', 'invalid') THEN
+        RAISE EXCEPTION 'vasscm: message % is %, only messages waiting for approval or invalid can be rejected', id, coalesce(o.status, 'missing')
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM vasscm._set_status(o.id, 'cancelled', 'rejected by operator: ' || reason);
+    -- Follow-ups of a message that will never be sent must not be sent either.
+    FOR f IN SELECT x.id FROM vasscm.outbox x WHERE x.original_transaction_id = o.transaction_id
+                AND x.status IN ('invalid', 'pending_approval', 'queued') LOOP
+        PERFORM vasscm._set_status(f, 'cancelled', format('its original message %s was rejected by operator', o.id));
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION reject(bigint, text) IS 'Manual mode: an operator declines to send a message (it becomes cancelled).';
+
+CREATE FUNCTION enqueue(message_type text, data jsonb, mode text DEFAULT 'auto') RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r vasscm.outbox;
+BEGIN
+    IF mode IS NULL OR mode NOT IN ('auto', 'manual') THEN
+        RAISE EXCEPTION 'vasscm: mode must be auto or manual, not %', mode USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM vasscm.check_message_data(message_type, data)) THEN
+        PERFORM vasscm.build_message(message_type, data);   -- raises one error listing every problem
+    END IF;
+    r := vasscm._enqueue(message_type, data, mode, NULL, NULL, NULL, NULL,
+                           CASE WHEN data ->> 'TRANSACTION_ID_GOC' ~* '^[0-9a-f-]{36}$' THEN (data ->> 'TRANSACTION_ID_GOC')::uuid END,
+                           NULL, format('enqueued by %s', session_user));
+    RETURN r.transaction_id;
+END
+$$;
+COMMENT ON FUNCTION enqueue(text, jsonb, text) IS 'Queues an ad-hoc message (raises when the data is invalid); returns its transaction_id.';

@@ -1,0 +1,208 @@
+//! Rust helpers of the capture layer (`extension/sql/capture.sql`): preparing a message for
+//! the outbox without ever raising on bad data, and checking binding expressions.
+
+use crate::cache::catalogues;
+use crate::settings;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Value};
+use vasscm_core::message::prepare;
+use vasscm_core::sql_text::check_expression;
+
+/// Checks and builds a message for the outbox: `{"valid": bool, "data": canonical data,
+/// "message": xml | null, "errors": [{"path","rule","detail"}]}`. Never raises on bad data.
+#[pg_extern(volatile, parallel_safe)]
+pub(crate) fn _prepare(message_type: &str, data: JsonB, transaction_id: &str) -> JsonB {
+    let cats = match catalogues() {
+        Ok(c) => c,
+        Err(e) => {
+            return JsonB(json!({"valid": false, "data": data.0, "message": null,
+                "errors": [{"path": "", "rule": "catalogue", "detail": e.to_string()}]}))
+        }
+    };
+    let header = json!({ "Transaction_ID": transaction_id });
+    let p = prepare(&cats, message_type, &data.0, &header, &settings::header_defaults());
+    let errors: Vec<Value> = p.problems.iter().map(|p| json!({"path": p.path, "rule": p.rule, "detail": p.detail})).collect();
+    JsonB(json!({"valid": p.xml.is_some(), "data": p.data, "message": p.xml, "errors": errors}))
+}
+
+/// Raises unless `expression` is a self-contained SQL expression (see `vasscm_core::sql_text`).
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn _check_expression(what: &str, expression: &str) {
+    if let Err(e) = check_expression(expression) {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("vasscm: {what}: {e}"),
+            format!("expression: {expression}")
+        );
+    }
+}
+
+/// `#[pg_test]`s of bindings and the outbox (plain DML; replication is tested end to end).
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+    use pgrx::JsonB;
+
+    /// The mapping as it stands inside a SQL string literal (quotes doubled).
+    const GATE_IN: &str = r#"{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''", "LOAI_HANG": "flow",
+        "SO_CONTAINER": "ctr", "TRANG_THAI": "fe", "SO_NIEM_PHONG": "seal", "SO_VAN_DON": "bl",
+        "HINH_THUC": "''TAU''", "THOI_GIAN": "in_time"}"#;
+
+    fn setup(events: &str, mode: &str) -> i32 {
+        Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
+        Spi::run(
+            "CREATE TABLE tos_moves (id int PRIMARY KEY, ctr text, fe text DEFAULT 'F', seal text, bl text, flow text DEFAULT 'NHAP',
+                                     in_time timestamptz DEFAULT '2026-11-25 01:00:00+00', out_time timestamptz, truck text, decls text[])",
+        )
+        .unwrap();
+        Spi::get_one::<i32>(&format!("SELECT vasscm.bind('tos_moves', '14', '{GATE_IN}', '{events}', NULL, '{mode}')")).unwrap().unwrap()
+    }
+
+    fn count(sql: &str) -> i64 {
+        Spi::get_one::<i64>(sql).unwrap().unwrap()
+    }
+
+    use crate::test_support::error_of;
+
+    #[pg_test]
+    fn a_tos_insert_becomes_a_queued_message() {
+        setup("{INSERT}", "auto");
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, ' msku 1234565', 'S1', 'BL1')").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE status = 'queued' AND message_type = '14'"), 1);
+        let xml = Spi::get_one::<String>("SELECT message FROM vasscm.outbox").unwrap().unwrap();
+        assert!(xml.contains("<SO_CONTAINER>MSKU1234565</SO_CONTAINER>"), "{xml}");
+        assert!(xml.contains("<THOI_GIAN>2026-11-25T08:00:00+07:00</THOI_GIAN>"), "{xml}");
+        let tid = Spi::get_one::<String>("SELECT transaction_id::text FROM vasscm.outbox").unwrap().unwrap();
+        assert!(xml.contains(&format!("<Transaction_ID>{tid}</Transaction_ID>")));
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox_history WHERE to_status = 'queued' AND from_status IS NULL"), 1);
+        assert_eq!(Spi::get_one::<String>("SELECT order_key FROM vasscm.outbox").unwrap().as_deref(), Some("MSKU1234565"));
+    }
+
+    #[pg_test]
+    fn bad_tos_data_becomes_invalid_and_never_fails_the_insert() {
+        setup("{INSERT}", "auto");
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl, fe) VALUES (2, 'MSKU1234566', NULL, 'BL1', 'X')").unwrap();
+        let errors = Spi::get_one::<JsonB>("SELECT errors FROM vasscm.outbox WHERE status = 'invalid'").unwrap().unwrap().0;
+        let rules: Vec<&str> = errors.as_array().unwrap().iter().map(|e| e["rule"].as_str().unwrap()).collect();
+        assert!(rules.contains(&"check_digit") && rules.contains(&"code"), "{errors}");
+        // An expression that raises at run time is caught and recorded too.
+        Spi::run(r#"SELECT vasscm.bind('tos_moves', '24', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''X''", "LOAI_HANG": "flow",
+            "SO_CONTAINER": "ctr", "LOAI_NIEM_PHONG": "''HANG_TAU''", "NIEM_PHONG_MOI": "seal", "LY_DO": "(1 / (id - 3))::text",
+            "THOI_GIAN": "in_time"}')"#).unwrap();
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (3, 'MSKU1234565', 'S1', 'BL1')").unwrap();
+        let detail = Spi::get_one::<String>("SELECT last_error FROM vasscm.outbox WHERE message_type = '24'").unwrap().unwrap();
+        assert!(detail.contains("division by zero"), "{detail}");
+        assert_eq!(count("SELECT count(*) FROM tos_moves"), 2);
+    }
+
+    #[pg_test]
+    fn updates_amend_and_deletes_cancel_a_gate_in() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S1', 'BL1')").unwrap();
+        Spi::run("UPDATE tos_moves SET truck = 'not mapped' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 1, "an unmapped change sends nothing");
+        Spi::run("UPDATE tos_moves SET seal = 'S2' WHERE id = 1").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox a JOIN vasscm.outbox o ON a.original_transaction_id = o.transaction_id
+                    WHERE a.message_type = '16' AND a.status = 'queued' AND o.message_type = '14'
+                      AND a.data ->> 'TRANSACTION_ID_GOC' = o.transaction_id::text AND a.data ->> 'SO_NIEM_PHONG' = 'S2'
+                      AND a.order_key = o.order_key"),
+            1
+        );
+        Spi::run("UPDATE tos_moves SET seal = 'S2', truck = 'x' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '16'"), 1, "same data as the last amendment");
+        Spi::run("DELETE FROM tos_moves WHERE id = 1").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox c JOIN vasscm.outbox o ON c.original_transaction_id = o.transaction_id
+                    WHERE c.message_type = '17' AND c.status = 'queued' AND o.message_type = '14' AND c.data ->> 'SO_CONTAINER' = 'MSKU1234565'"),
+            1
+        );
+    }
+
+    #[pg_test]
+    fn an_invalid_gate_in_is_fixed_in_place_or_dropped() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234566', 'S1', 'BL1')").unwrap();
+        Spi::run("UPDATE tos_moves SET ctr = 'MSKU1234565' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 1);
+        assert_eq!(Spi::get_one::<String>("SELECT status FROM vasscm.outbox").unwrap().as_deref(), Some("queued"));
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (2, 'bad', 'S1', 'BL1')").unwrap();
+        Spi::run("DELETE FROM tos_moves WHERE id = 2").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE status = 'cancelled'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 2);
+    }
+
+    #[pg_test]
+    fn manual_mode_and_operator_actions() {
+        setup("{INSERT}", "manual");
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S1', 'BL1'), (2, 'TGHU7654320', 'S2', 'BL2')").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE status = 'pending_approval'"), 2);
+        let first = count("SELECT min(id) FROM vasscm.outbox");
+        Spi::run(&format!("SELECT vasscm.approve({first})")).unwrap();
+        Spi::run(&format!("SELECT vasscm.reject({}, 'duplicate of a paper declaration')", first + 1)).unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE status = 'queued'"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox_history WHERE to_status = 'cancelled' AND reason LIKE 'rejected by operator: duplicate%'"),
+            1
+        );
+        assert!(error_of(&format!("SELECT vasscm.approve({first})")).contains("not waiting for approval"));
+        assert!(error_of(&format!("SELECT vasscm.reject({first}, '')")).contains("reason is required"));
+        // requeue with corrected data
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (3, 'MSKU1234566', 'S1', 'BL1')").unwrap();
+        let bad = count("SELECT id FROM vasscm.outbox WHERE status = 'invalid'");
+        let st = Spi::get_one::<String>(&format!(
+            "SELECT vasscm.requeue({bad}, (SELECT source_data FROM vasscm.outbox WHERE id = {bad}) || '{{\"SO_CONTAINER\": \"MSKU1234565\"}}')"
+        ))
+        .unwrap();
+        assert_eq!(st.as_deref(), Some("pending_approval"));
+        assert!(error_of(&format!("SELECT vasscm.requeue({first})")).contains("only invalid or dead"));
+    }
+
+    #[pg_test]
+    fn ad_hoc_enqueue() {
+        Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
+        let tid = Spi::get_one::<String>(r#"SELECT vasscm.enqueue('CHECK_CONTAINER', '{"MA_HQ": "03CC", "SO_CONTAINER": "MSKU1234565"}')::text"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(count(&format!("SELECT count(*) FROM vasscm.outbox WHERE transaction_id = '{tid}' AND status = 'queued'")), 1);
+        let e = error_of(r#"SELECT vasscm.enqueue('CHECK_CONTAINER', '{"MA_HQ": "03CC", "SO_CONTAINER": "MSKU1234566"}')"#);
+        assert!(e.contains("check_digit"), "{e}");
+    }
+
+    #[pg_test]
+    fn bind_refuses_bad_bindings_clearly() {
+        setup("{INSERT}", "auto");
+        let bind = |mapping: &str, cond: &str| error_of(&format!("SELECT vasscm.bind('tos_moves', '14', '{mapping}', '{{INSERT}}', {cond})"));
+        assert!(bind(r#"{"COLOUR": "ctr"}"#, "NULL").contains("COLOUR is not a field of message 14"));
+        assert!(bind(r#"{"SO_CONTAINER": "no_such_column"}"#, "NULL").contains("does not compile"));
+        assert!(bind(r#"{"SO_CONTAINER": "ctr) FROM pg_authid --"}"#, "NULL").contains("parentheses do not balance"));
+        assert!(bind(r#"{"SO_CONTAINER": "ctr FROM pg_authid --"}"#, "NULL").contains("not allowed"));
+        assert!(bind(r#"{"SO_CONTAINER": "ctr"}"#, "'true OR 1 = (SELECT 1); DROP TABLE tos_moves'").contains("';' is not allowed"));
+        assert!(error_of(r#"SELECT vasscm.bind('tos_moves', '04', '{"SO_TK": "bl"}')"#).contains("not a port-to-customs"));
+        assert!(error_of(r#"SELECT vasscm.bind('tos_moves', '14', '{"SO_TK": "bl"}', '{INSERT,TRUNCATE}')"#).contains("events"));
+        assert_eq!(count("SELECT count(*) FROM vasscm.binding"), 1);
+    }
+
+    #[pg_test]
+    fn gate_out_with_declaration_list_on_update() {
+        setup("{INSERT}", "auto");
+        Spi::run(r#"SELECT vasscm.bind('tos_moves', '21', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''", "LOAI_HANG": "flow",
+            "SO_CONTAINER": "ctr", "TRANG_THAI": "fe", "SO_NIEM_PHONG": "seal", "LIST_TK/SO_TK": "decls", "PHUONG_TIEN": "''XE''",
+            "SO_PHUONG_TIEN": "truck", "CO_CHUNG_TU": "''Y''", "THOI_GIAN": "out_time"}', '{UPDATE}',
+            'OLD.out_time IS NULL AND NEW.out_time IS NOT NULL')"#)
+        .unwrap();
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S1', 'BL1')").unwrap();
+        Spi::run("UPDATE tos_moves SET seal = 'S1' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '21'"), 0);
+        Spi::run("UPDATE tos_moves SET out_time = '2026-11-26 08:40:00+00', truck = '15C-123.45', decls = '{308044805740,308044805741}' WHERE id = 1").unwrap();
+        Spi::run("UPDATE tos_moves SET truck = '15C-999.99' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '21' AND status = 'queued'"), 1);
+        let xml = Spi::get_one::<String>("SELECT message FROM vasscm.outbox WHERE message_type = '21'").unwrap().unwrap();
+        assert!(xml.contains("<LIST_TK><SO_TK>308044805740</SO_TK><SO_TK>308044805741</SO_TK></LIST_TK>"), "{xml}");
+        Spi::run("SELECT vasscm.unbind(id) FROM vasscm.binding WHERE message_type = '21'").unwrap();
+        assert_eq!(count("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tos_moves'::regclass AND NOT tgisinternal"), 1);
+    }
+}
