@@ -78,6 +78,13 @@ start_cluster() {
     as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w start >/dev/null
 }
 
+# fresh_cluster NAME PORT [options...]: like start_cluster, from an empty data directory.
+fresh_cluster() {
+    stop_cluster "$1"
+    rm -rf "${RUN_DIR:?}/clusters/$1"
+    start_cluster "$@"
+}
+
 stop_cluster() {
     local dir="$RUN_DIR/clusters/$1"
     if [ -f "$dir/data/PG_VERSION" ]; then

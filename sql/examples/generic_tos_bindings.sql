@@ -1,0 +1,92 @@
+-- Bindings for example TOS schema 1 (generic_tos_tables.sql). Run on the replica, in the
+-- database where vasscm is installed, after the subscription's initial copy (see README).
+-- Codes shared by every message of this port:
+--   customs office 03CC, supervision place 03CCC01.
+
+-- Container gate-in (form 14): when the TOS records gate_in_at. Later changes to the mapped
+-- data send an amendment (16); deleting the move sends a cancellation (17).
+SELECT vasscm.bind('tos_container_move', '14', $m${
+    "MA_HQ":            "'03CC'",
+    "MA_DIA_DIEM":      "'03CCC01'",
+    "LOAI_HANG":        "CASE flow WHEN 'EXPORT' THEN 'XUAT' WHEN 'TRANSIT' THEN 'QUA_CANH' ELSE 'NHAP' END",
+    "TEN_TAU":          "vessel_name",
+    "MA_TAU":           "vessel_imo",
+    "SO_CHUYEN":        "voyage",
+    "SO_CONTAINER":     "container_no",
+    "KICH_CO":          "iso_type",
+    "TRANG_THAI":       "full_empty",
+    "SO_NIEM_PHONG":    "line_seal",
+    "SO_NIEM_PHONG_HQ": "customs_seal",
+    "SO_VAN_DON":       "bl_no",
+    "SO_TK":            "declaration_no",
+    "SO_QUAN_LY_HANG":  "cargo_ref",
+    "HINH_THUC":        "CASE arrived_by WHEN 'TRUCK' THEN 'XE' WHEN 'BARGE' THEN 'SALAN' ELSE 'TAU' END",
+    "THOI_GIAN":        "gate_in_at",
+    "TRONG_LUONG_KG":   "weight_kg",
+    "VI_TRI":           "yard_position"
+}$m$, '{INSERT,UPDATE,DELETE}', 'gate_in_at IS NOT NULL');
+
+-- Container gate-out (form 21): when gate_out_at is first set.
+SELECT vasscm.bind('tos_container_move', '21', $m${
+    "MA_HQ":            "'03CC'",
+    "MA_DIA_DIEM":      "'03CCC01'",
+    "LOAI_HANG":        "CASE flow WHEN 'EXPORT' THEN 'XUAT' WHEN 'TRANSIT' THEN 'QUA_CANH' ELSE 'NHAP' END",
+    "SO_CONTAINER":     "container_no",
+    "TRANG_THAI":       "full_empty",
+    "SO_NIEM_PHONG":    "line_seal",
+    "SO_NIEM_PHONG_HQ": "customs_seal",
+    "LIST_TK/SO_TK":    "coalesce(declarations, ARRAY[declaration_no])",
+    "PHUONG_TIEN":      "CASE out_by WHEN 'BARGE' THEN 'SALAN' WHEN 'VESSEL' THEN 'TAU' ELSE 'XE' END",
+    "SO_PHUONG_TIEN":   "out_vehicle",
+    "CO_CHUNG_TU":      "CASE WHEN with_documents THEN 'Y' ELSE 'N' END",
+    "THOI_GIAN":        "gate_out_at"
+}$m$, '{UPDATE}', 'OLD.gate_out_at IS NULL AND NEW.gate_out_at IS NOT NULL');
+
+-- Seal change (form 24): every row of the seal log.
+SELECT vasscm.bind('tos_seal_change', '24', $m${
+    "MA_HQ":           "'03CC'",
+    "MA_DIA_DIEM":     "'03CCC01'",
+    "LOAI_HANG":       "'NHAP'",
+    "SO_CONTAINER":    "container_no",
+    "LOAI_NIEM_PHONG": "CASE seal_kind WHEN 'CUSTOMS' THEN 'HAI_QUAN' ELSE 'HANG_TAU' END",
+    "NIEM_PHONG_CU":   "old_seal",
+    "NIEM_PHONG_MOI":  "new_seal",
+    "LY_DO":           "reason",
+    "THOI_GIAN":       "changed_at"
+}$m$);
+
+-- Packages, dry bulk and liquid: gate-in (form 15) and gate-out per trip / pump-out (form 22).
+SELECT vasscm.bind('tos_cargo_move', '15', $m${
+    "MA_HQ":           "'03CC'",
+    "MA_DIA_DIEM":     "'03CCC01'",
+    "LOAI_HANG":       "CASE flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END",
+    "TEN_TAU":         "vessel_name",
+    "LOAI_HANG_HOA":   "CASE cargo_kind WHEN 'PACKAGE' THEN 'KIEN' WHEN 'LIQUID' THEN 'LONG' ELSE 'ROI' END",
+    "SO_VAN_DON":      "bl_no",
+    "SO_TK":           "declaration_no",
+    "SO_LUONG":        "quantity",
+    "DVT_SO_LUONG":    "quantity_unit",
+    "TRONG_LUONG":     "weight_tonnes",
+    "DVT_TRONG_LUONG": "'TNE'",
+    "THE_TICH_M3":     "volume_m3",
+    "PHUONG_TIEN":     "CASE means WHEN 'TRUCK' THEN 'XE' WHEN 'BARGE' THEN 'SALAN' WHEN 'PIPELINE' THEN 'DUONG_ONG' ELSE 'TAU' END",
+    "SO_PHUONG_TIEN":  "vehicle",
+    "THOI_GIAN":       "moved_at"
+}$m$, '{INSERT,UPDATE,DELETE}', $c$direction = 'IN'$c$);
+
+SELECT vasscm.bind('tos_cargo_move', '22', $m${
+    "MA_HQ":           "'03CC'",
+    "MA_DIA_DIEM":     "'03CCC01'",
+    "LOAI_HANG":       "CASE flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END",
+    "LOAI_HANG_HOA":   "CASE cargo_kind WHEN 'PACKAGE' THEN 'KIEN' WHEN 'LIQUID' THEN 'LONG' ELSE 'ROI' END",
+    "SO_VAN_DON":      "bl_no",
+    "LIST_TK/SO_TK":   "ARRAY[declaration_no]",
+    "SO_LUONG":        "quantity",
+    "DVT_SO_LUONG":    "quantity_unit",
+    "TRONG_LUONG":     "weight_tonnes",
+    "DVT_TRONG_LUONG": "'TNE'",
+    "THE_TICH_M3":     "volume_m3",
+    "PHUONG_TIEN":     "CASE means WHEN 'TRUCK' THEN 'XE' WHEN 'BARGE' THEN 'SALAN' WHEN 'PIPELINE' THEN 'DUONG_ONG' ELSE 'TAU' END",
+    "SO_PHUONG_TIEN":  "vehicle",
+    "THOI_GIAN":       "moved_at"
+}$m$, '{INSERT}', $c$direction = 'OUT'$c$);
