@@ -133,19 +133,8 @@ pub fn prepare(cats: &Catalogues, code: &str, data: &Json, header: &Json, defaul
         }
         _ => data,
     };
-    let canonical = |cat: &Catalogue, msg: &MessageDef, obj: &Map<String, Json>| {
-        let mut ignored = Vec::new();
-        let rec = record_from_json(&msg.fields, obj, &cat.envelope.data, &mut ignored);
-        Json::Object(record_to_json(&msg.fields, &rec))
-    };
-    match build(cats, code, data, header, defaults) {
-        Ok(xml) => {
-            let data = match (active(cats), data.as_object()) {
-                (Ok(cat), Some(obj)) => cat.message(code).map_or(data.clone(), |m| canonical(cat, m, obj)),
-                _ => data.clone(),
-            };
-            Prepared { data, xml: Some(xml), problems: Vec::new() }
-        }
+    match build_inner(cats, code, data, header, defaults, true) {
+        Ok((xml, canonical)) => Prepared { data: canonical.unwrap_or_else(|| data.clone()), xml: Some(xml), problems: Vec::new() },
         Err(BuildError::Invalid { problems, .. }) => Prepared { data: data.clone(), xml: None, problems },
         Err(other) => Prepared { data: data.clone(), xml: None, problems: vec![Problem::new("", "catalogue", other.to_string())] },
     }
@@ -153,6 +142,18 @@ pub fn prepare(cats: &Catalogues, code: &str, data: &Json, header: &Json, defaul
 
 /// Builds the full, unsigned XML of a message with the active catalogue.
 pub fn build(cats: &Catalogues, code: &str, data: &Json, header: &Json, defaults: &HeaderDefaults) -> Result<String, BuildError> {
+    build_inner(cats, code, data, header, defaults, false).map(|(xml, _)| xml)
+}
+
+/// Builds, returning the XML and, when asked, the normalised data in `parse_message`'s shape.
+fn build_inner(
+    cats: &Catalogues,
+    code: &str,
+    data: &Json,
+    header: &Json,
+    defaults: &HeaderDefaults,
+    canonical: bool,
+) -> Result<(String, Option<Json>), BuildError> {
     let cat = active(cats)?;
     let msg = message(cat, code)?;
     let obj = data.as_object().ok_or(BuildError::NotAnObject("data"))?;
@@ -189,7 +190,8 @@ pub fn build(cats: &Catalogues, code: &str, data: &Json, header: &Json, defaults
     if !problems.is_empty() {
         return Err(BuildError::Invalid { code: msg.code.clone(), problems });
     }
-    Ok(write_message(cat, &msg.fields, &head, &rec))
+    let normalised = canonical.then(|| Json::Object(record_to_json(&msg.fields, &rec)));
+    Ok((write_message(cat, &msg.fields, &head, &rec), normalised))
 }
 
 fn default_header(cat: &Catalogue, msg: &MessageDef, d: &HeaderDefaults) -> Record {

@@ -64,7 +64,6 @@ CREATE INDEX outbox_ready ON outbox (next_attempt_at, id) WHERE status IN ('queu
 CREATE INDEX outbox_by_source ON outbox (binding_id, source_key, message_type) WHERE binding_id IS NOT NULL;
 CREATE INDEX outbox_by_order ON outbox (order_key, id);
 CREATE INDEX outbox_by_original ON outbox (original_transaction_id) WHERE original_transaction_id IS NOT NULL;
-CREATE INDEX outbox_by_status ON outbox (status);
 
 CREATE TABLE outbox_history (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -184,8 +183,10 @@ DECLARE
     last_source jsonb;
     reason      text := format('captured from %s (%s)', source_table, op);
 BEGIN
-    SELECT * INTO rule FROM vasscm.followup_rule f WHERE f.message_type = _capture.message_type;
-    IF FOUND AND op IN ('UPDATE', 'DELETE') THEN
+    IF op <> 'INSERT' THEN
+        SELECT * INTO rule FROM vasscm.followup_rule f WHERE f.message_type = _capture.message_type;
+    END IF;
+    IF op <> 'INSERT' AND rule.message_type IS NOT NULL THEN
         SELECT * INTO orig FROM vasscm.outbox o
          WHERE o.binding_id = _capture.binding_id AND o.source_key = _capture.source_key
            AND o.message_type = _capture.message_type AND o.status NOT IN ('cancelled', 'rejected', 'dead')
