@@ -179,7 +179,7 @@ impl Certificate {
             .entries()
             .map(|e| {
                 let key = e.object().nid().short_name().unwrap_or("?").to_string();
-                let val = e.data().to_string();
+                let val = e.data().to_string().unwrap_or_default();
                 format!("{key}={}", val.replace(',', "\\,"))
             })
             .collect();
