@@ -36,7 +36,7 @@ fn validate_message(message: &str) -> TableIterator<'static, (name!(path, String
 
 /// Parses an XML message into `{"header": {...}, "data": {...}}` (the inverse of `build_message`).
 #[pg_extern(stable, parallel_safe)]
-fn parse_message(message: &str) -> JsonB {
+pub(crate) fn parse_message(message: &str) -> JsonB {
     let cats = catalogues().or_report();
     JsonB(message::parse(&cats, message, &settings::limits()).or_report().to_json())
 }

@@ -10,6 +10,8 @@ use pgrx::prelude::*;
 mod api;
 mod cache;
 mod capture;
+#[cfg(any(test, feature = "pg_test"))]
+mod worker_tests;
 mod error;
 mod schema;
 mod settings;

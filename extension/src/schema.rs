@@ -104,6 +104,10 @@ extension_sql_file!(
     name = "capture",
     requires = ["catalogue", _prepare, _check_expression, build_message, check_message_data]
 );
+#[allow(unused_imports)] // named in `requires` below
+use crate::api::parse_message;
+
+extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["capture", parse_message]);
 extension_sql!(
     "SELECT vasscm.load_catalogue(vasscm._builtin_catalogue(), activate => true);",
     name = "bootstrap_catalogue",

@@ -1,0 +1,181 @@
+-- The worker's side of the outbox: claim with a lease, record what was signed and sent,
+-- record replies and failures, receive customs → port messages. The worker (worker/) calls
+-- only these functions; the state and the retry policy live here, readable by a DBA.
+
+CREATE TABLE message_log (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp(),
+    transaction_id uuid,
+    direction      text NOT NULL CHECK (direction IN ('out', 'in')),
+    kind           text NOT NULL CHECK (kind IN ('signed', 'reply', 'bad_reply', 'send_error', 'inbound', 'refused')),
+    http_status    int,
+    body           text,
+    note           text,
+    actor          text NOT NULL DEFAULT session_user
+);
+COMMENT ON TABLE message_log IS 'Append-only log of every signed message sent and every raw reply or inbound message.';
+CREATE INDEX message_log_by_transaction ON message_log (transaction_id, id);
+
+CREATE TABLE inbox (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id uuid NOT NULL UNIQUE,
+    message_type   text NOT NULL,
+    request_id     uuid,
+    received_at    timestamptz NOT NULL DEFAULT now(),
+    sent_at        timestamptz,
+    header         jsonb NOT NULL,
+    data           jsonb NOT NULL,
+    message        text NOT NULL
+);
+COMMENT ON TABLE inbox IS 'Customs → port messages (forms 01–08, VESSEL_LIST, query results), verified and stored once per Transaction_ID.';
+
+-- Claims up to batch_size messages that may be sent now, in order: nothing whose earlier
+-- message for the same container / B/L / declaration is still waiting, and no amendment or
+-- cancellation before its original was sent. Expired leases (a crashed worker) come back.
+CREATE FUNCTION claim(worker text, batch_size int DEFAULT 10, lease_seconds int DEFAULT 60) RETURNS SETOF outbox
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('vasscm.status_reason', format('claimed by %s', worker), true);
+    RETURN QUERY
+    WITH candidates AS (
+        SELECT o.id FROM vasscm.outbox o
+         WHERE ((o.status = 'queued' AND o.next_attempt_at <= now())
+                OR (o.status = 'sending' AND o.lease_until < now()))
+           AND NOT EXISTS (SELECT 1 FROM vasscm.outbox e
+                            WHERE e.order_key = o.order_key AND e.id < o.id
+                              AND e.status IN ('queued', 'sending', 'pending_approval'))
+           AND (o.original_transaction_id IS NULL
+                OR EXISTS (SELECT 1 FROM vasscm.outbox g
+                            WHERE g.transaction_id = o.original_transaction_id AND g.status IN ('sent', 'accepted')))
+         ORDER BY o.id
+         LIMIT batch_size
+         FOR UPDATE SKIP LOCKED
+    )
+    UPDATE vasscm.outbox o
+       SET status = 'sending', lease_until = now() + make_interval(secs => lease_seconds), claimed_by = worker,
+           attempts = o.attempts + 1, updated_at = now()
+      FROM candidates c
+     WHERE o.id = c.id
+    RETURNING o.*;
+    PERFORM set_config('vasscm.status_reason', '', true);
+END
+$$;
+COMMENT ON FUNCTION claim(text, int, int) IS 'Worker: claims messages to send (FOR UPDATE SKIP LOCKED, with a lease).';
+
+-- Puts a claimed message back without counting the attempt (HSM unavailable, shutdown).
+CREATE FUNCTION release(transaction_id uuid, reason text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('vasscm.status_reason', reason, true);
+    UPDATE vasscm.outbox o SET status = 'queued', lease_until = NULL, claimed_by = NULL, last_error = reason,
+                               attempts = greatest(o.attempts - 1, 0), next_attempt_at = now(), updated_at = now()
+     WHERE o.transaction_id = release.transaction_id AND o.status = 'sending';
+    PERFORM set_config('vasscm.status_reason', '', true);
+END
+$$;
+
+-- Logs the signed message before it is sent (so that what customs may receive is on record).
+CREATE FUNCTION record_signed(transaction_id uuid, signed text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO vasscm.message_log (transaction_id, direction, kind, body) VALUES (transaction_id, 'out', 'signed', signed);
+$$;
+
+-- A transport failure or an unusable reply: retry with exponential back-off and jitter, or
+-- give up ('dead') after max_attempts. Returns the new status.
+CREATE FUNCTION record_failure(transaction_id uuid, error text, http_status int DEFAULT NULL, body text DEFAULT NULL,
+                               max_attempts int DEFAULT 10, base_delay_seconds float8 DEFAULT 2,
+                               max_delay_seconds float8 DEFAULT 300) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o     vasscm.outbox;
+    delay float8;
+    st    text;
+BEGIN
+    INSERT INTO vasscm.message_log (transaction_id, direction, kind, http_status, body, note)
+    VALUES (transaction_id, 'in', CASE WHEN body IS NULL THEN 'send_error' ELSE 'bad_reply' END, http_status, body, error);
+    SELECT * INTO o FROM vasscm.outbox x WHERE x.transaction_id = record_failure.transaction_id FOR UPDATE;
+    IF NOT FOUND OR o.status <> 'sending' THEN
+        RETURN o.status;   -- already settled by another worker: nothing to do
+    END IF;
+    st := CASE WHEN o.attempts >= max_attempts THEN 'dead' ELSE 'queued' END;
+    delay := least(max_delay_seconds, base_delay_seconds * power(2, greatest(o.attempts - 1, 0))) * (0.5 + random() / 2);
+    PERFORM set_config('vasscm.status_reason',
+                       format('attempt %s failed: %s', o.attempts, error) || CASE WHEN st = 'dead' THEN ' (giving up)' ELSE '' END, true);
+    UPDATE vasscm.outbox x SET status = st, last_error = error, lease_until = NULL, claimed_by = NULL,
+                               next_attempt_at = now() + make_interval(secs => delay), updated_at = now()
+     WHERE x.id = o.id;
+    PERFORM set_config('vasscm.status_reason', '', true);
+    RETURN st;
+END
+$$;
+COMMENT ON FUNCTION record_failure(uuid, text, int, text, int, float8, float8) IS
+    'Worker: a send failed; re-queues with exponential back-off and jitter, or marks the message dead.';
+
+-- Customs' reply (form 200 accepted / 299 rejected) to a message: logged raw, parsed, and the
+-- outbox row moved to accepted or rejected with the customs error text. An unusable reply
+-- (not XML, hostile, not a reply to this message) is logged and the message retried.
+CREATE FUNCTION record_reply(transaction_id uuid, reply text, http_status int DEFAULT 200) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    parsed jsonb;
+    kind   text;
+    errs   text;
+    o      vasscm.outbox;
+BEGIN
+    BEGIN
+        parsed := vasscm.parse_message(reply);
+    EXCEPTION WHEN OTHERS THEN
+        RETURN vasscm.record_failure(transaction_id, 'unusable reply: ' || SQLERRM, http_status, left(reply, 1048576));
+    END;
+    kind := parsed -> 'header' ->> 'Message_Type';
+    IF kind NOT IN ('200', '299') THEN
+        RETURN vasscm.record_failure(transaction_id, format('reply of type %s, expected 200 or 299', kind), http_status, reply);
+    END IF;
+    IF parsed -> 'header' ->> 'Request_ID' IS DISTINCT FROM transaction_id::text THEN
+        RETURN vasscm.record_failure(transaction_id,
+            format('reply answers %s, not this message', coalesce(parsed -> 'header' ->> 'Request_ID', 'nothing')), http_status, reply);
+    END IF;
+    INSERT INTO vasscm.message_log (transaction_id, direction, kind, http_status, body) VALUES (transaction_id, 'in', 'reply', http_status, reply);
+    SELECT * INTO o FROM vasscm.outbox x WHERE x.transaction_id = record_reply.transaction_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF o.status IN ('accepted', 'rejected') THEN
+        RETURN o.status;   -- a duplicate delivery's reply: the first one settled it
+    END IF;
+    SELECT string_agg(format('%s: %s', e ->> 'ErrorNumber', e ->> 'ErrorMessage'), '; ')
+      INTO errs FROM jsonb_array_elements(coalesce(parsed -> 'data' -> 'Error', '[]')) AS e
+     WHERE e ->> 'ErrorNumber' <> '0';
+    PERFORM set_config('vasscm.status_reason',
+                       CASE WHEN kind = '200' THEN 'accepted by customs' ELSE 'rejected by customs: ' || coalesce(errs, '') END, true);
+    UPDATE vasscm.outbox x SET status = CASE WHEN kind = '200' THEN 'accepted' ELSE 'rejected' END,
+                               last_error = CASE WHEN kind = '299' THEN errs END,
+                               lease_until = NULL, updated_at = now()
+     WHERE x.id = o.id;
+    PERFORM set_config('vasscm.status_reason', '', true);
+    RETURN CASE WHEN kind = '200' THEN 'accepted' ELSE 'rejected' END;
+END
+$$;
+COMMENT ON FUNCTION record_reply(uuid, text, int) IS 'Worker: records customs'' reply (200 / 299) to a message.';
+
+-- A customs → port message whose signature the worker verified: stored once per Transaction_ID.
+CREATE FUNCTION receive(message text) RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    parsed jsonb := vasscm.parse_message(message);   -- raises a clear error on hostile input
+    tid    uuid := (parsed -> 'header' ->> 'Transaction_ID')::uuid;
+    kind   text := parsed -> 'header' ->> 'Message_Type';
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM vasscm.message_types t WHERE t.code = kind AND t.direction = 'C2P') THEN
+        RAISE EXCEPTION 'vasscm: % is not a customs-to-port message type', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO vasscm.message_log (transaction_id, direction, kind, body) VALUES (tid, 'in', 'inbound', message);
+    INSERT INTO vasscm.inbox (transaction_id, message_type, request_id, sent_at, header, data, message)
+    VALUES (tid, kind, nullif(parsed -> 'header' ->> 'Request_ID', '')::uuid,
+            (parsed -> 'header' ->> 'Transaction_Date')::timestamptz, parsed -> 'header', parsed -> 'data', message)
+    ON CONFLICT (transaction_id) DO NOTHING;
+    PERFORM pg_notify('vasscm_inbox', kind);
+    RETURN tid;
+END
+$$;
+COMMENT ON FUNCTION receive(text) IS 'Stores a verified customs → port message (idempotent on Transaction_ID).';

@@ -1,0 +1,135 @@
+//! `#[pg_test]`s of the worker's SQL side (claim, order, replies, failures, inbound).
+
+use pgrx::prelude::*;
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn setup() {
+        Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
+    }
+
+    fn one(sql: &str) -> String {
+        Spi::get_one::<String>(sql).unwrap().unwrap_or_default()
+    }
+
+    fn enqueue(container: &str) -> String {
+        one(&format!(
+            r#"SELECT vasscm.enqueue('CHECK_CONTAINER', '{{"MA_HQ": "03CC", "SO_CONTAINER": "{container}"}}')::text"#
+        ))
+    }
+
+    fn claimed(batch: i32) -> Vec<String> {
+        Spi::connect(|c| {
+            c.select(&format!("SELECT transaction_id::text FROM vasscm.claim('w1', {batch}, 60) ORDER BY id"), None, &[])
+                .unwrap()
+                .map(|r| r.get::<String>(1).unwrap().unwrap())
+                .collect()
+        })
+    }
+
+    fn reply(tid: &str, kind: &str) -> String {
+        let data = if kind == "200" {
+            r#"{"Error": [{"ErrorNumber": "0", "ErrorMessage": "OK"}]}"#
+        } else {
+            r#"{"Error": [{"ErrorNumber": "1203", "ErrorMessage": "Container không có trong danh sách"}]}"#
+        };
+        one(&format!("SELECT vasscm.build_message('{kind}', '{data}', '{{\"Request_ID\": \"{tid}\"}}')"))
+    }
+
+    #[pg_test]
+    fn claims_keep_per_container_order_and_leases() {
+        setup();
+        let a1 = enqueue("MSKU1234565");
+        let b1 = enqueue("TGHU7654320");
+        let a2 = enqueue("MSKU1234565");
+        assert_eq!(claimed(10), vec![a1.clone(), b1.clone()], "a2 waits for a1");
+        assert!(claimed(10).is_empty(), "claimed rows are leased");
+        let st = one(&format!("SELECT vasscm.record_reply('{a1}', $x${}$x$)", reply(&a1, "200")));
+        assert_eq!(st, "accepted");
+        assert_eq!(claimed(10), vec![a2.clone()]);
+        // an expired lease (crashed worker) comes back, with the same transaction id
+        Spi::run(&format!("UPDATE vasscm.outbox SET lease_until = now() - interval '1 second' WHERE transaction_id = '{b1}'")).unwrap();
+        assert_eq!(claimed(10), vec![b1.clone()]);
+        let st = one(&format!("SELECT vasscm.record_reply('{b1}', $x${}$x$)", reply(&b1, "299")));
+        assert_eq!(st, "rejected");
+        assert!(one(&format!("SELECT last_error FROM vasscm.outbox WHERE transaction_id = '{b1}'")).contains("1203: Container"));
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM vasscm.message_log WHERE kind = 'reply'").unwrap(), Some(2));
+    }
+
+    #[pg_test]
+    fn follow_ups_wait_for_their_original_to_be_sent() {
+        setup();
+        Spi::run(
+            "CREATE TABLE moves (id int PRIMARY KEY, ctr text, seal text);
+             SELECT vasscm.bind('moves', '14', '{\"MA_HQ\": \"''03CC''\", \"MA_DIA_DIEM\": \"''X''\", \"LOAI_HANG\": \"''NHAP''\",
+                 \"SO_CONTAINER\": \"ctr\", \"TRANG_THAI\": \"''F''\", \"SO_NIEM_PHONG\": \"seal\", \"SO_VAN_DON\": \"''BL''\",
+                 \"HINH_THUC\": \"''TAU''\", \"THOI_GIAN\": \"''2026-11-25T08:00:00+07:00''\"}', '{INSERT,UPDATE}');
+             INSERT INTO moves VALUES (1, 'MSKU1234565', 'S1');
+             UPDATE moves SET seal = 'S2';
+             UPDATE vasscm.outbox SET order_key = 'separate' WHERE message_type = '16';",
+        )
+        .unwrap();
+        let first = claimed(10);
+        assert_eq!(first.len(), 1, "the amendment waits although its order key differs");
+        let st = one(&format!("SELECT vasscm.record_reply('{}', $x${}$x$)", first[0], reply(&first[0], "200")));
+        assert_eq!(st, "accepted");
+        assert_eq!(claimed(10).len(), 1);
+    }
+
+    #[pg_test]
+    fn failures_back_off_then_give_up() {
+        setup();
+        let t = enqueue("MSKU1234565");
+        assert_eq!(claimed(1), vec![t.clone()]);
+        let st = one(&format!("SELECT vasscm.record_failure('{t}', 'connection refused', NULL, NULL, 2, 10, 60)"));
+        assert_eq!(st, "queued");
+        assert!(claimed(1).is_empty(), "not before next_attempt_at");
+        Spi::run(&format!("UPDATE vasscm.outbox SET next_attempt_at = now() WHERE transaction_id = '{t}'")).unwrap();
+        assert_eq!(claimed(1), vec![t.clone()]);
+        let st = one(&format!("SELECT vasscm.record_failure('{t}', 'HTTP 500', 500, 'oops', 2, 10, 60)"));
+        assert_eq!(st, "dead");
+        assert_eq!(one(&format!("SELECT vasscm.requeue(id) FROM vasscm.outbox WHERE transaction_id = '{t}'")), "queued");
+    }
+
+    #[pg_test]
+    fn unusable_replies_are_logged_and_retried() {
+        setup();
+        let t = enqueue("MSKU1234565");
+        claimed(1);
+        for (i, bad) in [
+            "not xml at all",
+            "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"b\">]><Customs>&a;</Customs>",
+            "<Customs><Header/></Customs>",
+        ]
+        .iter()
+        .enumerate()
+        {
+            Spi::run(&format!("UPDATE vasscm.outbox SET status = 'sending' WHERE transaction_id = '{t}'")).unwrap();
+            let st = one(&format!("SELECT vasscm.record_reply('{t}', $x${bad}$x$, 200)"));
+            assert_eq!(st, "queued", "bad reply {i}");
+        }
+        let other = reply("0b7e6a52-33c1-4f0e-9d6c-1c2b3a4d5e6f", "200");
+        Spi::run(&format!("UPDATE vasscm.outbox SET status = 'sending' WHERE transaction_id = '{t}'")).unwrap();
+        assert_eq!(one(&format!("SELECT vasscm.record_reply('{t}', $x${other}$x$)")), "queued");
+        assert!(one(&format!("SELECT last_error FROM vasscm.outbox WHERE transaction_id = '{t}'")).contains("not this message"));
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM vasscm.message_log WHERE kind = 'bad_reply'").unwrap(), Some(4));
+    }
+
+    #[pg_test]
+    fn inbound_messages_are_stored_once() {
+        setup();
+        let m = one(r#"SELECT vasscm.build_message('06', '{"SO_TK": "308044805740", "TRANG_THAI_TK": "TAM_DUNG"}')"#);
+        for _ in 0..2 {
+            Spi::run(&format!("SELECT vasscm.receive($x${m}$x$)")).unwrap();
+        }
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM vasscm.inbox WHERE message_type = '06'").unwrap(), Some(1));
+        let e = crate::test_support::error_of(&format!(
+            "SELECT vasscm.receive($x${}$x$)",
+            one(r#"SELECT vasscm.build_message('CHECK_BL', '{"MA_HQ": "03CC", "SO_VAN_DON": "B"}')"#)
+        ));
+        assert!(e.contains("not a customs-to-port message"), "{e}");
+    }
+}
