@@ -12,6 +12,7 @@ pub mod message;
 pub mod problem;
 pub mod record;
 pub mod scalar;
+pub mod soap;
 pub mod sql_text;
 pub mod validate;
 pub mod xml_read;

@@ -1,0 +1,285 @@
+//! `vasscm-customs-sim`: an HTTP stand-in for VASSCM, for tests, the demo and a port's own
+//! acceptance testing.
+//!
+//! - `POST /vasscm`: a port → customs message (SOAP 1.1 or plain XML). The signature is
+//!   verified against the registered port certificate, the message validated against the
+//!   catalogue; the answer is a signed 200 or 299 with real error texts. Transaction_IDs are
+//!   de-duplicated: a re-delivery gets the first answer again and is counted.
+//! - `GET /stats`: deliveries per Transaction_ID, acceptance order, totals (JSON).
+//! - `POST /control`: `{"http500": n, "slow_ms": n, "garbage": n, "reset": true}` — fail the
+//!   next n requests with HTTP 500, answer slowly, or answer the next n with hostile bodies.
+//! - `POST /script`: `{"message_type": "04", "data": {...}, "deliver_to": "http://…"}` — a
+//!   customs → port message signed with the customs key, queued for `GET /outbound` or pushed.
+//! - `GET /outbound`: the next scripted message (200), or 204.
+//!
+//! Usage: `vasscm-customs-sim --listen 127.0.0.1:8088 --port-cert port.pem --customs-key key.pem
+//!         --customs-cert customs.pem`
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{info, warn};
+use vasscm_core::{soap, Catalogue, Catalogues, HeaderDefaults, Limits};
+use vasscm_dsig::{Certificate, KeySigner, Profile};
+
+struct Delivery {
+    count: u32,
+    reply: String,
+    accepted: bool,
+    message_type: String,
+}
+
+#[derive(Default)]
+struct Faults {
+    http500: u32,
+    slow_ms: u64,
+    garbage: u32,
+}
+
+struct Sim {
+    cats: Catalogues,
+    port_cert: Certificate,
+    customs_key: KeySigner,
+    customs_cert: Certificate,
+    deliveries: Mutex<HashMap<String, Delivery>>,
+    order: Mutex<Vec<String>>,
+    faults: Mutex<Faults>,
+    outbound: Mutex<VecDeque<String>>,
+    requests: Mutex<u64>,
+}
+
+type Shared = Arc<Sim>;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("vasscm-customs-sim: cannot read {path}: {e}");
+        std::process::exit(66)
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(listen), Some(port_cert), Some(key), Some(cert)) =
+        (arg(&args, "--listen"), arg(&args, "--port-cert"), arg(&args, "--customs-key"), arg(&args, "--customs-cert"))
+    else {
+        eprintln!("usage: vasscm-customs-sim --listen ADDR --port-cert PEM --customs-key PEM --customs-cert PEM");
+        std::process::exit(64);
+    };
+    let fail = |what: &str, e: String| -> ! {
+        eprintln!("vasscm-customs-sim: {what}: {e}");
+        std::process::exit(65)
+    };
+    let cat = Catalogue::from_json(vasscm_core::BUILTIN_CATALOGUE_V1).unwrap_or_else(|e| fail("catalogue", e.to_string()));
+    let sim = Arc::new(Sim {
+        cats: Catalogues::single(cat),
+        port_cert: Certificate::from_bytes(&read(&port_cert)).unwrap_or_else(|e| fail("port certificate", e.to_string())),
+        customs_key: KeySigner::from_pem(&read(&key)).unwrap_or_else(|e| fail("customs key", e.to_string())),
+        customs_cert: Certificate::from_bytes(&read(&cert)).unwrap_or_else(|e| fail("customs certificate", e.to_string())),
+        deliveries: Mutex::new(HashMap::new()),
+        order: Mutex::new(Vec::new()),
+        faults: Mutex::new(Faults::default()),
+        outbound: Mutex::new(VecDeque::new()),
+        requests: Mutex::new(0),
+    });
+    let app = Router::new()
+        .route("/vasscm", post(receive))
+        .route("/stats", get(stats))
+        .route("/control", post(control))
+        .route("/script", post(script))
+        .route("/outbound", get(outbound))
+        .with_state(sim);
+    let listener = tokio::net::TcpListener::bind(&listen).await.unwrap_or_else(|e| fail("listen", e.to_string()));
+    info!(%listen, "customs simulator ready");
+    if let Err(e) = axum::serve(listener, app).await {
+        fail("serve", e.to_string());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Builds and signs a customs message.
+fn customs_message(sim: &Sim, code: &str, data: &Value, header: &Value, receiver: &str) -> Result<String, String> {
+    let defaults = HeaderDefaults {
+        application_version: "sim-1".into(),
+        sender_code: "TCHQ".into(),
+        sender_name: "Tổng cục Hải quan (mô phỏng)".into(),
+        receiver_code: if receiver.is_empty() { "PORT".into() } else { receiver.into() },
+    };
+    let xml = vasscm_core::build(&sim.cats, code, data, header, &defaults).map_err(|e| format!("{e:?}"))?;
+    vasscm_dsig::sign(&xml, &sim.customs_key, &sim.customs_cert, Profile::default()).map_err(|e| e.to_string())
+}
+
+fn reply_xml(sim: &Sim, request_id: &str, receiver: &str, errors: &[(String, String)]) -> String {
+    let (code, list) = if errors.is_empty() {
+        ("200", vec![json!({"ErrorNumber": "0", "ErrorMessage": "Tiếp nhận thành công"})])
+    } else {
+        ("299", errors.iter().map(|(n, m)| json!({"ErrorNumber": n, "ErrorMessage": m})).collect())
+    };
+    let header = if request_id.is_empty() { json!({}) } else { json!({"Request_ID": request_id}) };
+    customs_message(sim, code, &json!({"Error": list}), &header, receiver).unwrap_or_else(|e| format!("<error>{e}</error>"))
+}
+
+fn respond(soap_in: bool, status: StatusCode, xml: String) -> Response {
+    let body = if soap_in { soap::wrap_response(&xml) } else { xml };
+    (status, [("Content-Type", "text/xml; charset=utf-8")], body).into_response()
+}
+
+async fn receive(State(sim): State<Shared>, _headers: HeaderMap, body: String) -> Response {
+    *lock(&sim.requests) += 1;
+    let (http500, slow, garbage) = {
+        let mut f = lock(&sim.faults);
+        let r = (f.http500 > 0, f.slow_ms, f.garbage > 0);
+        f.http500 = f.http500.saturating_sub(1);
+        if !r.0 {
+            f.garbage = f.garbage.saturating_sub(1);
+        }
+        r
+    };
+    if slow > 0 {
+        tokio::time::sleep(Duration::from_millis(slow)).await;
+    }
+    if http500 {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "simulated customs failure").into_response();
+    }
+    let soap_in = soap::is_soap(&body);
+    let message = if soap_in {
+        match soap::unwrap(&body) {
+            Some(m) => m,
+            None => return respond(true, StatusCode::OK, reply_xml(&sim, "", "", &[("1001".into(), "SOAP không có thông điệp / empty SOAP request".into())])),
+        }
+    } else {
+        body
+    };
+    // Read the header defensively (the same hostile-safe reader as the extension).
+    let parsed = vasscm_core::parse(&sim.cats, &message, &Limits::default());
+    let (tid, kind, sender) = match &parsed {
+        Ok(p) => (
+            p.header.get("Transaction_ID").and_then(Value::as_str).unwrap_or_default().to_string(),
+            p.message_type.clone(),
+            p.header.get("Sender_Code").and_then(Value::as_str).unwrap_or_default().to_string(),
+        ),
+        Err(e) => return respond(soap_in, StatusCode::OK, reply_xml(&sim, "", "", &[("1002".into(), format!("Thông điệp không đọc được / unreadable message: {e}"))])),
+    };
+    if garbage {
+        // Hostile answers, in turn: not XML, an entity bomb, and an oversized body.
+        let n = *lock(&sim.requests) % 3;
+        let body = match n {
+            0 => "<<<this is not xml".to_string(),
+            1 => "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;\">]><Customs>&b;</Customs>".to_string(),
+            _ => format!("<Customs>{}</Customs>", "x".repeat(3 * 1024 * 1024)),
+        };
+        return (StatusCode::OK, body).into_response();
+    }
+    if let Some(d) = lock(&sim.deliveries).get_mut(&tid) {
+        d.count += 1;
+        info!(%tid, deliveries = d.count, "duplicate delivery: same answer again");
+        return respond(soap_in, StatusCode::OK, d.reply.clone());
+    }
+    let mut errors: Vec<(String, String)> = Vec::new();
+    if let Err(e) = vasscm_dsig::verify(&message, &sim.port_cert.x509) {
+        errors.push(("1301".into(), format!("Chữ ký số không hợp lệ / invalid signature: {e}")));
+    }
+    for (i, p) in vasscm_core::validate(&sim.cats, &message, &Limits::default()).iter().enumerate() {
+        errors.push((format!("{}", 1100 + i), format!("{}: {}: {}", p.path, p.rule, p.detail)));
+    }
+    let accepted = errors.is_empty();
+    let reply = reply_xml(&sim, &tid, &sender, &errors);
+    if !tid.is_empty() {
+        lock(&sim.deliveries).insert(tid.clone(), Delivery { count: 1, reply: reply.clone(), accepted, message_type: kind.clone() });
+        if accepted {
+            lock(&sim.order).push(tid.clone());
+        }
+    }
+    if accepted {
+        info!(%tid, %kind, "accepted");
+    } else {
+        warn!(%tid, %kind, errors = errors.len(), "rejected");
+    }
+    respond(soap_in, StatusCode::OK, reply)
+}
+
+async fn stats(State(sim): State<Shared>) -> Json<Value> {
+    let d = lock(&sim.deliveries);
+    let ids: serde_json::Map<String, Value> = d
+        .iter()
+        .map(|(k, v)| (k.clone(), json!({"deliveries": v.count, "accepted": v.accepted, "message_type": v.message_type})))
+        .collect();
+    Json(json!({
+        "requests": *lock(&sim.requests),
+        "accepted": d.values().filter(|v| v.accepted).count(),
+        "rejected": d.values().filter(|v| !v.accepted).count(),
+        "redeliveries": d.values().map(|v| v.count - 1).sum::<u32>(),
+        "accepted_order": *lock(&sim.order),
+        "ids": ids,
+    }))
+}
+
+async fn control(State(sim): State<Shared>, Json(cmd): Json<Value>) -> Json<Value> {
+    let mut f = lock(&sim.faults);
+    if cmd.get("reset").and_then(Value::as_bool) == Some(true) {
+        *f = Faults::default();
+        lock(&sim.deliveries).clear();
+        lock(&sim.order).clear();
+    }
+    if let Some(n) = cmd.get("http500").and_then(Value::as_u64) {
+        f.http500 = n as u32;
+    }
+    if let Some(n) = cmd.get("slow_ms").and_then(Value::as_u64) {
+        f.slow_ms = n;
+    }
+    if let Some(n) = cmd.get("garbage").and_then(Value::as_u64) {
+        f.garbage = n as u32;
+    }
+    Json(json!({"http500": f.http500, "slow_ms": f.slow_ms, "garbage": f.garbage}))
+}
+
+async fn script(State(sim): State<Shared>, Json(cmd): Json<Value>) -> Response {
+    let code = cmd.get("message_type").and_then(Value::as_str).unwrap_or_default().to_string();
+    let data = cmd.get("data").cloned().unwrap_or(Value::Null);
+    let header = cmd.get("header").cloned().unwrap_or(json!({}));
+    let xml = match customs_message(&sim, &code, &data, &header, "") {
+        Ok(x) => x,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let tid = vasscm_core::parse(&sim.cats, &xml, &Limits::default())
+        .ok()
+        .and_then(|p| p.header.get("Transaction_ID").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default();
+    if let Some(url) = cmd.get("deliver_to").and_then(Value::as_str) {
+        let client = reqwest::Client::new();
+        return match client.post(url).body(xml).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                (StatusCode::OK, Json(json!({"transaction_id": tid, "status": status, "answer": text}))).into_response()
+            }
+            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        };
+    }
+    lock(&sim.outbound).push_back(xml);
+    (StatusCode::OK, Json(json!({"transaction_id": tid}))).into_response()
+}
+
+async fn outbound(State(sim): State<Shared>) -> Response {
+    match lock(&sim.outbound).pop_front() {
+        Some(xml) => (StatusCode::OK, [("Content-Type", "text/xml; charset=utf-8")], xml).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}

@@ -1,0 +1,71 @@
+//! Customs → port messages: polled from customs or received on a port-side endpoint, verified
+//! against customs' certificate, then stored by `vasscm.receive`.
+
+use crate::queue;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::Client;
+use tracing::{info, warn};
+use vasscm_core::soap;
+
+/// Verifies and stores one inbound body; returns the Transaction_ID, or why it was refused.
+pub async fn handle(db: &Client, customs_cert: Option<&vasscm_dsig::Certificate>, body: &str) -> Result<String, String> {
+    let message = if soap::is_soap(body) { soap::unwrap(body).ok_or("SOAP envelope without a message")? } else { body.to_string() };
+    let refuse = |why: String| async move {
+        if let Err(e) = queue::record_refused(db, body, &why).await {
+            warn!(error = %e, "could not log a refused inbound message");
+        }
+        Err::<String, String>(why)
+    };
+    let Some(cert) = customs_cert else {
+        return refuse("customs.certificate_file is not configured: inbound messages cannot be verified".into()).await;
+    };
+    if let Err(e) = vasscm_dsig::verify(&message, &cert.x509) {
+        return refuse(format!("customs signature refused: {e}")).await;
+    }
+    match queue::receive(db, &message).await {
+        Ok(tid) => Ok(tid),
+        Err(e) => refuse(format!("not stored: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))).await,
+    }
+}
+
+/// Polls `url` for customs → port messages until the process stops.
+pub async fn poll(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, url: String, interval: Duration) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+    loop {
+        match client.get(&url).send().await {
+            Ok(resp) if resp.status().as_u16() == 200 => match resp.text().await {
+                Ok(body) => match handle(&db, cert.as_ref(), &body).await {
+                    Ok(tid) => {
+                        info!(%tid, "inbound message stored");
+                        continue; // there may be more: poll again at once
+                    }
+                    Err(why) => warn!(%why, "inbound message refused"),
+                },
+                Err(e) => warn!(error = %e, "reading an inbound message failed"),
+            },
+            Ok(resp) if resp.status().as_u16() == 204 => {}
+            Ok(resp) => warn!(status = resp.status().as_u16(), "polling customs failed"),
+            Err(e) => warn!(error = %e, "polling customs failed"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Serves `POST /` on `addr` for customs to push messages.
+pub async fn listen(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, addr: String) -> std::io::Result<()> {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    type Shared = (Arc<Client>, Option<vasscm_dsig::Certificate>);
+    async fn push(State(state): State<Arc<Shared>>, body: String) -> (StatusCode, String) {
+        match handle(&state.0, state.1.as_ref(), &body).await {
+            Ok(tid) => (StatusCode::OK, format!("accepted {tid}\n")),
+            Err(why) => (StatusCode::BAD_REQUEST, format!("{why}\n")),
+        }
+    }
+    let app = axum::Router::new().route("/", post(push)).with_state(Arc::new((db, cert)));
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    info!(%addr, "listening for customs → port messages");
+    axum::serve(listener, app).await
+}
