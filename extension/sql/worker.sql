@@ -44,9 +44,9 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM vasscm.outbox e
                             WHERE e.order_key = o.order_key AND e.id < o.id
                               AND e.status IN ('queued', 'sending', 'pending_approval'))
-           AND (o.original_transaction_id IS NULL
-                OR EXISTS (SELECT 1 FROM vasscm.outbox g
-                            WHERE g.transaction_id = o.original_transaction_id AND g.status IN ('sent', 'accepted')))
+           AND NOT EXISTS (SELECT 1 FROM vasscm.outbox g
+                            WHERE g.transaction_id = o.original_transaction_id
+                              AND g.status IN ('invalid', 'pending_approval', 'queued', 'sending'))
          ORDER BY o.id
          LIMIT batch_size
          FOR UPDATE SKIP LOCKED

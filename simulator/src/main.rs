@@ -187,15 +187,18 @@ async fn receive(State(sim): State<Shared>, _headers: HeaderMap, body: String) -
         };
         return (StatusCode::OK, body).into_response();
     }
+    // Authenticity first: a forged or tampered message never counts as a delivery.
+    if let Err(e) = vasscm_dsig::verify(&message, &sim.port_cert.x509) {
+        warn!(%tid, "signature refused: {e}");
+        let errors = [("1301".to_string(), format!("Chữ ký số không hợp lệ / invalid signature: {e}"))];
+        return respond(soap_in, StatusCode::OK, reply_xml(&sim, &tid, &sender, &errors));
+    }
     if let Some(d) = lock(&sim.deliveries).get_mut(&tid) {
         d.count += 1;
         info!(%tid, deliveries = d.count, "duplicate delivery: same answer again");
         return respond(soap_in, StatusCode::OK, d.reply.clone());
     }
     let mut errors: Vec<(String, String)> = Vec::new();
-    if let Err(e) = vasscm_dsig::verify(&message, &sim.port_cert.x509) {
-        errors.push(("1301".into(), format!("Chữ ký số không hợp lệ / invalid signature: {e}")));
-    }
     for (i, p) in vasscm_core::validate(&sim.cats, &message, &Limits::default()).iter().enumerate() {
         errors.push((format!("{}", 1100 + i), format!("{}: {}: {}", p.path, p.rule, p.detail)));
     }

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The worker end to end: SoftHSM2 token (keys made here, at run time), the customs simulator,
+# a real cluster. Every message type is signed so that xmlsec1 accepts it; tampering is
+# refused; kill -9 at random moments loses and duplicates nothing; customs down → everything
+# delivered after, in order; HSM problems → clear errors, messages stay queued; hostile
+# replies → recorded, retried; inbound messages by push and by polling, verified.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+PORT=${WORKER_DB_PORT:-55470}
+SIM_PORT=${SIM_PORT:-55480}
+PUSH_PORT=${WORKER_PUSH_PORT:-55481}
+BIN="$ROOT/target/release"
+W="$RUN_DIR/worker-test"
+rm -rf "$W"; mkdir -p "$W/tokens"; chmod 755 "$RUN_DIR" "$W"
+DB=vasscm_worker
+
+log "keys, certificates and a SoftHSM2 token (generated now, never committed)"
+export SOFTHSM2_CONF="$W/softhsm2.conf"
+echo "directories.tokendir = $W/tokens" > "$SOFTHSM2_CONF"
+softhsm2-util --init-token --free --label vasscm --pin 1234 --so-pin 5678 >/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/port.key" -out "$W/port.pem" -days 30 -subj "/CN=Cảng Test/O=Cang Test JSC/C=VN" -utf8 2>/dev/null
+openssl pkcs8 -topk8 -nocrypt -in "$W/port.key" -out "$W/port.p8"
+softhsm2-util --import "$W/port.p8" --token vasscm --label signer --id 01 --pin 1234 >/dev/null
+openssl x509 -in "$W/port.pem" -outform DER -out "$W/port.der"
+pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label vasscm --login --pin 1234 \
+    --write-object "$W/port.der" --type cert --id 01 --label signer >/dev/null 2>&1
+rm -f "$W/port.key" "$W/port.p8"   # the private key now lives only on the token
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/customs.key" -out "$W/customs.pem" -days 30 -subj "/CN=Tong cuc Hai quan (sim)/C=VN" 2>/dev/null
+export VASSCM_PIN=1234
+
+start_sim() {
+    "$BIN/vasscm-customs-sim" --listen "127.0.0.1:$SIM_PORT" --port-cert "$W/port.pem" \
+        --customs-key "$W/customs.key" --customs-cert "$W/customs.pem" >> "$W/sim.log" 2>&1 &
+    echo $! > "$W/sim.pid"
+    until curl -s "http://127.0.0.1:$SIM_PORT/stats" >/dev/null; do sleep 0.1; done
+}
+stop_sim() { kill "$(cat "$W/sim.pid")" 2>/dev/null || true; wait "$(cat "$W/sim.pid")" 2>/dev/null || true; }
+stats() { curl -s "http://127.0.0.1:$SIM_PORT/stats"; }
+control() { curl -s -X POST -H 'Content-Type: application/json' -d "$1" "http://127.0.0.1:$SIM_PORT/control" >/dev/null; }
+
+write_config() {   # FILE [extra TOML appended]
+    cat > "$1" <<EOF
+[database]
+url = "host=127.0.0.1 port=$PORT user=postgres dbname=$DB"
+[worker]
+concurrency = 4
+lease_seconds = 3
+poll_interval_ms = 200
+max_attempts = 50
+base_delay_seconds = 0.2
+max_delay_seconds = 1.0
+[signing]
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token_label = "vasscm"
+key_label = "signer"
+pin_env = "VASSCM_PIN"
+sessions = 2
+[customs]
+url = "http://127.0.0.1:$SIM_PORT/vasscm"
+transport = "soap"
+timeout_ms = 5000
+certificate_file = "$W/customs.pem"
+EOF
+    [ -n "${2:-}" ] && printf '%s\n' "$2" >> "$1"
+    return 0
+}
+start_worker() {   # CONFIG LOG → pid in $W/worker.pid (disowned: no job notices when killed)
+    "$BIN/vasscm-worker" run --config "$1" >> "$2" 2>&1 &
+    echo $! > "$W/worker.pid"
+    disown
+}
+wait_gone() { while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
+q() { psql_at "$PORT" -d "$DB" -Atc "$1"; }
+
+fresh_cluster worker_db "$PORT"
+trap 'stop_sim; kill $(cat "$W"/worker*.pid 2>/dev/null) 2>/dev/null || true; stop_cluster worker_db' EXIT
+psql_at "$PORT" -qc "CREATE DATABASE $DB" -c "ALTER DATABASE $DB SET vasscm.sender_code = 'CANGTEST'" \
+    -c "ALTER DATABASE $DB SET vasscm.sender_name = 'Cảng thử nghiệm'" -c "ALTER DATABASE $DB SET vasscm.receiver_code = '03CC'"
+psql_at "$PORT" -d "$DB" -qc "CREATE EXTENSION vasscm"
+start_sim
+write_config "$W/worker.toml" "[inbound]
+mode = \"listen\"
+listen = \"127.0.0.1:$PUSH_PORT\""
+
+echo "HSM problems: clear errors, nothing claimed"
+q "SELECT vasscm.enqueue('CHECK_CONTAINER', '{\"MA_HQ\": \"03CC\", \"SO_CONTAINER\": \"MSKU1234565\"}')" >/dev/null
+hsm_case() {   # NAME EXPECTED-TEXT CONFIG-SED
+    sed "$3" "$W/worker.toml" > "$W/bad.toml"
+    set +e; VASSCM_PIN=${BAD_PIN:-1234} timeout 20 "$BIN/vasscm-worker" run --config "$W/bad.toml" > "$W/bad.log" 2>&1; rc=$?; set -e
+    if [ "$rc" != 0 ] && grep -q "$2" "$W/bad.log"; then PASSED=$((PASSED + 1)); echo "  ok   $1: exit $rc, \"$(grep -o "$2.*" "$W/bad.log" | head -1 | cut -c1-90)\""
+    else FAILED=$((FAILED + 1)); echo "  FAIL $1 (exit $rc): $(tail -2 "$W/bad.log")" >&2; fi
+}
+BAD_PIN=0000 hsm_case "wrong PIN" "login to token" "s/x/x/"
+hsm_case "missing PKCS#11 module" "cannot load the PKCS#11 module" "s#/usr/lib/softhsm/libsofthsm2.so#/nonexistent/libpkcs11.so#"
+hsm_case "token removed" "no token labelled" "s/token_label = \"vasscm\"/token_label = \"unplugged\"/"
+check "messages stay queued" "$PORT" "$DB" "SELECT bool_and(status = 'queued') AND bool_and(attempts = 0) FROM vasscm.outbox"
+
+echo "every message type, signed on the token, accepted by customs and by xmlsec1"
+q "SELECT vasscm.enqueue(m.code, m.example) FROM vasscm.catalogue_message m WHERE m.direction = 'P2C' AND m.code <> '16' AND m.code <> '17'" >/dev/null
+q "SELECT vasscm.enqueue(m.code, m.example) FROM vasscm.catalogue_message m WHERE m.code IN ('16', '17')" >/dev/null
+start_worker "$W/worker.toml" "$W/worker.log"
+total=$(q "SELECT count(*) FROM vasscm.outbox")
+wait_until "$PORT" "$DB" "SELECT count(*) FILTER (WHERE status IN ('accepted', 'rejected')) = $total FROM vasscm.outbox" 60 || true
+check "all $total accepted by the simulator" "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox"
+check "every P→C type was sent" "$PORT" "$DB" \
+    "SELECT count(DISTINCT message_type) = (SELECT count(*) FROM vasscm.message_types WHERE direction = 'P2C') FROM vasscm.outbox"
+mkdir -p "$W/signed"
+q "SELECT o.message_type || '|' || replace(l.body, E'\n', '') FROM vasscm.message_log l JOIN vasscm.outbox o USING (transaction_id)
+    WHERE l.kind = 'signed' ORDER BY l.id" | while IFS='|' read -r code body; do printf '%s' "$body" > "$W/signed/$code.xml"; done
+ok=0; bad=0
+for f in "$W"/signed/*.xml; do
+    if xmlsec1 --verify --pubkey-cert-pem "$W/port.pem" "$f" >/dev/null 2>&1; then ok=$((ok + 1)); else bad=$((bad + 1)); echo "xmlsec1 refused $f" >&2; fi
+done
+check "xmlsec1 --verify accepts all $ok signed P→C types" "$PORT" "$DB" \
+    "SELECT $bad = 0 AND $ok = (SELECT count(*) FROM vasscm.message_types WHERE direction = 'P2C')"
+sed 's#<MA_HQ>03CC</MA_HQ>#<MA_HQ>03CD</MA_HQ>#' "$W/signed/14.xml" > "$W/tampered.xml"
+check "xmlsec1 refuses a tampered message" "$PORT" "$DB" "SELECT $(xmlsec1 --verify --pubkey-cert-pem "$W/port.pem" "$W/tampered.xml" >/dev/null 2>&1 && echo false || echo true)"
+tampered_answer=$(curl -s -X POST --data-binary @"$W/tampered.xml" "http://127.0.0.1:$SIM_PORT/vasscm")
+check "the simulator refuses it: 299 'Chữ ký số không hợp lệ'" "$PORT" "$DB" \
+    "SELECT position('<Message_Type>299</Message_Type>' in \$a\$$tampered_answer\$a\$) > 0 AND position('1301' in \$a\$$tampered_answer\$a\$) > 0"
+
+echo "inbound: customs pushes to the port's endpoint; a tampered push is refused"
+push=$(curl -s -X POST -H 'Content-Type: application/json' \
+    -d "{\"message_type\": \"04\", \"data\": $(q "SELECT example FROM vasscm.catalogue_message WHERE code = '04'"), \"deliver_to\": \"http://127.0.0.1:$PUSH_PORT/\"}" \
+    "http://127.0.0.1:$SIM_PORT/script")
+check "form 04 pushed, verified, stored in vasscm.inbox" "$PORT" "$DB" "SELECT count(*) = 1 FROM vasscm.inbox WHERE message_type = '04'"
+signed04=$(q "SELECT message FROM vasscm.inbox WHERE message_type = '04'")
+printf '%s' "$signed04" > "$W/inbound04.xml"
+check "xmlsec1 --verify accepts the simulator's (customs') signature too" "$PORT" "$DB" \
+    "SELECT $(xmlsec1 --verify --pubkey-cert-pem "$W/customs.pem" "$W/inbound04.xml" >/dev/null 2>&1 && echo true || echo false)"
+code=$(printf '%s' "${signed04/<LUONG>1</<LUONG>3<}" | curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @- "http://127.0.0.1:$PUSH_PORT/")
+check "tampered push refused (HTTP $code) and logged" "$PORT" "$DB" \
+    "SELECT $code = 400 AND count(*) = 1 FROM vasscm.message_log WHERE kind = 'refused' AND note LIKE 'customs signature refused%'"
+
+echo "several workers at once; inbound by polling"
+write_config "$W/poller.toml" "[inbound]
+mode = \"poll\"
+poll_url = \"http://127.0.0.1:$SIM_PORT/outbound\"
+poll_interval_ms = 200"
+"$BIN/vasscm-worker" run --config "$W/poller.toml" >> "$W/poller.log" 2>&1 &
+echo $! > "$W/worker-poller.pid"
+curl -s -X POST -H 'Content-Type: application/json' \
+    -d "{\"message_type\": \"06\", \"data\": {\"SO_TK\": \"308044805740\", \"TRANG_THAI_TK\": \"TAM_DUNG\", \"LY_DO\": \"Kiểm tra\"}}" \
+    "http://127.0.0.1:$SIM_PORT/script" >/dev/null
+wait_until "$PORT" "$DB" "SELECT count(*) = 1 FROM vasscm.inbox WHERE message_type = '06'" 20 || true
+check "form 06 polled, verified, stored" "$PORT" "$DB" "SELECT count(*) = 1 FROM vasscm.inbox WHERE message_type = '06'"
+
+echo "customs down for a while: everything delivered after, in order"
+stop_sim
+q "SELECT vasscm.enqueue('24', jsonb_set((SELECT example FROM vasscm.catalogue_message WHERE code = '24'), '{LY_DO}', to_jsonb('thay niêm phong ' || g)))
+     FROM generate_series(1, 15) g" >/dev/null
+q "SELECT vasscm.enqueue('CHECK_CONTAINER', jsonb_build_object('MA_HQ', '03CC', 'SO_CONTAINER',
+       'TCLU' || lpad(g::text, 6, '0') || vasscm.container_check_digit('TCLU' || lpad(g::text, 6, '0')))) FROM generate_series(1, 10) g" >/dev/null
+wait_until "$PORT" "$DB" "SELECT count(*) > 0 FROM vasscm.outbox WHERE status = 'queued' AND attempts >= 2" 30 || true
+check "failures recorded while customs is down, nothing lost" "$PORT" "$DB" \
+    "SELECT count(*) = 25 AND count(*) FILTER (WHERE last_error LIKE 'cannot connect%') > 0
+       FROM vasscm.outbox WHERE status IN ('queued', 'sending')"
+start_sim
+wait_until "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox" 90 || true
+check "all delivered after customs came back" "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox"
+order=$(stats | python3 -c "import json,sys; print(','.join(json.load(sys.stdin)['accepted_order']))")
+check "the 15 seal changes of one container were accepted in queue order" "$PORT" "$DB" \
+    "SELECT array_agg(transaction_id::text ORDER BY id) = (SELECT array_agg(t ORDER BY ord) FROM unnest(string_to_array('$order', ',')) WITH ORDINALITY u(t, ord)
+              WHERE t IN (SELECT transaction_id::text FROM vasscm.outbox WHERE message_type = '24' AND data ->> 'LY_DO' LIKE 'thay%'))
+       FROM vasscm.outbox WHERE message_type = '24' AND data ->> 'LY_DO' LIKE 'thay%'"
+
+echo "hostile replies: recorded, retried, no crash"
+control '{"garbage": 3}'
+q "SELECT vasscm.enqueue('CHECK_BL', '{\"MA_HQ\": \"03CC\", \"SO_VAN_DON\": \"HOSTILE-1\"}')" >/dev/null
+wait_until "$PORT" "$DB" "SELECT status = 'accepted' FROM vasscm.outbox WHERE data ->> 'SO_VAN_DON' = 'HOSTILE-1'" 60 || true
+check "accepted after 3 hostile replies (not XML, entity bomb, 3 MiB)" "$PORT" "$DB" \
+    "SELECT o.status = 'accepted' AND (SELECT count(*) FROM vasscm.message_log l WHERE l.transaction_id = o.transaction_id AND l.kind IN ('bad_reply', 'send_error')) >= 3
+       FROM vasscm.outbox o WHERE data ->> 'SO_VAN_DON' = 'HOSTILE-1'"
+check "both workers still running" "$PORT" "$DB" \
+    "SELECT $(kill -0 "$(cat "$W/worker.pid")" 2>/dev/null && kill -0 "$(cat "$W/worker-poller.pid")" 2>/dev/null && echo true || echo false)"
+
+echo "SIGTERM finishes what is in flight"
+kill -TERM "$(cat "$W/worker-poller.pid")"; wait "$(cat "$W/worker-poller.pid")" 2>/dev/null && rc=0 || rc=$?
+check "poller stopped cleanly (exit $rc)" "$PORT" "$DB" "SELECT $rc = 0"
+kill -TERM "$(cat "$W/worker.pid")"; wait_gone "$(cat "$W/worker.pid")"
+
+echo "crash test: kill -9 at random moments while 500 messages flow"
+control '{"reset": true}'
+q "SELECT vasscm.enqueue('14', jsonb_set(jsonb_set((SELECT example FROM vasscm.catalogue_message WHERE code = '14'),
+       '{SO_CONTAINER}', to_jsonb('ZCSU' || lpad(g::text, 6, '0') || vasscm.container_check_digit('ZCSU' || lpad(g::text, 6, '0')))),
+       '{VI_TRI}', to_jsonb('R' || g))) FROM generate_series(1, 500) g" >/dev/null
+kills=0
+for round in $(seq 1 40); do
+    start_worker "$W/worker.toml" "$W/crash.log"
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -9 "$(cat "$W/worker.pid")" 2>/dev/null && kills=$((kills + 1)) || true
+    wait_gone "$(cat "$W/worker.pid")"
+    [ "$(q "SELECT count(*) FROM vasscm.outbox WHERE message_type = '14' AND data ->> 'SO_CONTAINER' LIKE 'ZCSU%' AND status <> 'accepted'")" = 0 ] && break
+done
+start_worker "$W/worker.toml" "$W/crash.log"
+wait_until "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%'" 120 || true
+kill -TERM "$(cat "$W/worker.pid")"; wait_gone "$(cat "$W/worker.pid")"
+check "after $kills kill -9: all 500 accepted in the outbox" "$PORT" "$DB" \
+    "SELECT count(*) = 500 AND bool_and(status = 'accepted') FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%'"
+stats > "$W/stats.json"
+read -r acc uniq redeliv < <(python3 -c "import json; s=json.load(open('$W/stats.json')); o=s['accepted_order']; print(s['accepted'], len(set(o)) == len(o), s['redeliveries'])")
+ids=$(python3 -c "import json; s=json.load(open('$W/stats.json')); print(','.join(k for k, v in s['ids'].items() if v['accepted']))")
+check "the simulator accepted each of the 500 Transaction_IDs exactly once ($redeliv re-deliveries de-duplicated)" "$PORT" "$DB" \
+    "SELECT $acc = 500 AND '$uniq' = 'True' AND (SELECT count(*) FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%'
+        AND transaction_id::text = ANY (string_to_array('$ids', ','))) = 500"
+finish worker
