@@ -97,3 +97,74 @@ psql_at() {
     local port=$1; shift
     psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"
 }
+
+# make_pki DIR: a SoftHSM2 token "vasscm" (PIN 1234) holding the port's signing key and
+# certificate (id 01, label "signer"), made now; the port certificate in DIR/port.pem; a
+# customs test key and certificate for the simulator (DIR/customs.key, DIR/customs.pem).
+# Exports SOFTHSM2_CONF and VASSCM_PIN. Nothing here is ever committed.
+make_pki() {
+    local d=$1
+    rm -rf "$d"; mkdir -p "$d/tokens"; chmod 755 "$d"
+    export SOFTHSM2_CONF="$d/softhsm2.conf"
+    echo "directories.tokendir = $d/tokens" > "$SOFTHSM2_CONF"
+    softhsm2-util --init-token --free --label vasscm --pin 1234 --so-pin 5678 >/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/port.key" -out "$d/port.pem" -days 30 \
+        -subj "/CN=Cảng Test/O=Cang Test JSC/C=VN" -utf8 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in "$d/port.key" -out "$d/port.p8"
+    softhsm2-util --import "$d/port.p8" --token vasscm --label signer --id 01 --pin 1234 >/dev/null
+    openssl x509 -in "$d/port.pem" -outform DER -out "$d/port.der"
+    pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label vasscm --login --pin 1234 \
+        --write-object "$d/port.der" --type cert --id 01 --label signer >/dev/null 2>&1
+    rm -f "$d/port.key" "$d/port.p8"   # the private key now lives only on the token
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/customs.key" -out "$d/customs.pem" -days 30 \
+        -subj "/CN=Tong cuc Hai quan (sim)/C=VN" 2>/dev/null
+    export VASSCM_PIN=1234
+}
+
+# start_simulator DIR PORT: the customs simulator in the background (pid in DIR/sim.pid).
+start_simulator() {
+    local d=$1 port=$2
+    "$ROOT/target/release/vasscm-customs-sim" --listen "127.0.0.1:$port" --port-cert "$d/port.pem" \
+        --customs-key "$d/customs.key" --customs-cert "$d/customs.pem" >> "$d/sim.log" 2>&1 &
+    echo $! > "$d/sim.pid"
+    disown
+    until curl -s "http://127.0.0.1:$port/stats" >/dev/null; do sleep 0.1; done
+}
+
+stop_simulator() {
+    local pid; pid=$(cat "$1/sim.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+
+# worker_config FILE DB_PORT DB SIM_PORT [extra TOML]: a worker configuration for local runs.
+worker_config() {
+    cat > "$1" <<EOF
+[database]
+url = "host=127.0.0.1 port=$2 user=postgres dbname=$3"
+[worker]
+concurrency = 4
+lease_seconds = 3
+poll_interval_ms = 200
+max_attempts = 50
+base_delay_seconds = 0.2
+max_delay_seconds = 1.0
+[signing]
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token_label = "vasscm"
+key_label = "signer"
+pin_env = "VASSCM_PIN"
+sessions = 2
+[customs]
+url = "http://127.0.0.1:$4/vasscm"
+transport = "soap"
+timeout_ms = 5000
+certificate_file = "$(dirname "$1")/customs.pem"
+EOF
+    if [ -n "${5:-}" ]; then printf '%s\n' "$5" >> "$1"; fi
+}
+
+build_binaries() {
+    log "building the worker and the customs simulator (release)"
+    cargo build --release -q -p vasscm-worker -p vasscm-customs-sim
+}

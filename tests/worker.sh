@@ -11,59 +11,15 @@ SIM_PORT=${SIM_PORT:-55480}
 PUSH_PORT=${WORKER_PUSH_PORT:-55481}
 BIN="$ROOT/target/release"
 W="$RUN_DIR/worker-test"
-rm -rf "$W"; mkdir -p "$W/tokens"; chmod 755 "$RUN_DIR" "$W"
+mkdir -p "$RUN_DIR"; chmod 755 "$RUN_DIR"
 DB=vasscm_worker
 
-log "keys, certificates and a SoftHSM2 token (generated now, never committed)"
-export SOFTHSM2_CONF="$W/softhsm2.conf"
-echo "directories.tokendir = $W/tokens" > "$SOFTHSM2_CONF"
-softhsm2-util --init-token --free --label vasscm --pin 1234 --so-pin 5678 >/dev/null
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/port.key" -out "$W/port.pem" -days 30 -subj "/CN=Cảng Test/O=Cang Test JSC/C=VN" -utf8 2>/dev/null
-openssl pkcs8 -topk8 -nocrypt -in "$W/port.key" -out "$W/port.p8"
-softhsm2-util --import "$W/port.p8" --token vasscm --label signer --id 01 --pin 1234 >/dev/null
-openssl x509 -in "$W/port.pem" -outform DER -out "$W/port.der"
-pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label vasscm --login --pin 1234 \
-    --write-object "$W/port.der" --type cert --id 01 --label signer >/dev/null 2>&1
-rm -f "$W/port.key" "$W/port.p8"   # the private key now lives only on the token
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/customs.key" -out "$W/customs.pem" -days 30 -subj "/CN=Tong cuc Hai quan (sim)/C=VN" 2>/dev/null
-export VASSCM_PIN=1234
-
-start_sim() {
-    "$BIN/vasscm-customs-sim" --listen "127.0.0.1:$SIM_PORT" --port-cert "$W/port.pem" \
-        --customs-key "$W/customs.key" --customs-cert "$W/customs.pem" >> "$W/sim.log" 2>&1 &
-    echo $! > "$W/sim.pid"
-    until curl -s "http://127.0.0.1:$SIM_PORT/stats" >/dev/null; do sleep 0.1; done
-}
-stop_sim() { kill "$(cat "$W/sim.pid")" 2>/dev/null || true; wait "$(cat "$W/sim.pid")" 2>/dev/null || true; }
+make_pki "$W"
+start_sim() { start_simulator "$W" "$SIM_PORT"; }
+stop_sim() { stop_simulator "$W"; }
 stats() { curl -s "http://127.0.0.1:$SIM_PORT/stats"; }
 control() { curl -s -X POST -H 'Content-Type: application/json' -d "$1" "http://127.0.0.1:$SIM_PORT/control" >/dev/null; }
-
-write_config() {   # FILE [extra TOML appended]
-    cat > "$1" <<EOF
-[database]
-url = "host=127.0.0.1 port=$PORT user=postgres dbname=$DB"
-[worker]
-concurrency = 4
-lease_seconds = 3
-poll_interval_ms = 200
-max_attempts = 50
-base_delay_seconds = 0.2
-max_delay_seconds = 1.0
-[signing]
-module = "/usr/lib/softhsm/libsofthsm2.so"
-token_label = "vasscm"
-key_label = "signer"
-pin_env = "VASSCM_PIN"
-sessions = 2
-[customs]
-url = "http://127.0.0.1:$SIM_PORT/vasscm"
-transport = "soap"
-timeout_ms = 5000
-certificate_file = "$W/customs.pem"
-EOF
-    [ -n "${2:-}" ] && printf '%s\n' "$2" >> "$1"
-    return 0
-}
+write_config() { worker_config "$1" "$PORT" "$DB" "$SIM_PORT" "${2:-}"; }
 start_worker() {   # CONFIG LOG → pid in $W/worker.pid (disowned: no job notices when killed)
     "$BIN/vasscm-worker" run --config "$1" >> "$2" 2>&1 &
     echo $! > "$W/worker.pid"
