@@ -60,7 +60,7 @@ COMMENT ON TABLE outbox IS 'One row per VASSCM message; transaction_id is the id
 COMMENT ON COLUMN outbox.source_data IS 'The mapped TOS data as captured (compared to detect amendments).';
 COMMENT ON COLUMN outbox.order_key IS 'Messages with the same key (container, B/L, declaration) are sent in id order.';
 COMMENT ON COLUMN outbox.original_transaction_id IS 'For amendments and cancellations: the message they refer to; never sent before it.';
-CREATE INDEX outbox_ready ON outbox (next_attempt_at, id) WHERE status IN ('queued', 'sending');
+CREATE INDEX outbox_ready ON outbox (id) WHERE status IN ('queued', 'sending');
 CREATE INDEX outbox_by_source ON outbox (binding_id, source_key, message_type) WHERE binding_id IS NOT NULL;
 CREATE INDEX outbox_by_order ON outbox (order_key, id);
 CREATE INDEX outbox_by_original ON outbox (original_transaction_id) WHERE original_transaction_id IS NOT NULL;

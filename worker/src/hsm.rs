@@ -143,6 +143,17 @@ impl Hsm {
     pub fn certificate(&self) -> &Certificate {
         &self.certificate
     }
+
+    /// Number of sessions in the pool.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Bare `C_Sign` (RSA-SHA256) on session `i`: the token's ceiling, for the benchmark.
+    pub fn sign_on(&self, i: usize, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let guard = self.sessions[i % self.sessions.len()].lock().map_err(|_| HsmError::Pkcs11("session lock poisoned".into()))?;
+        guard.0.sign(&Mechanism::Sha256RsaPkcs, guard.1, data).map_err(|e| HsmError::Pkcs11(e.to_string()))
+    }
 }
 
 impl RawSigner for Hsm {

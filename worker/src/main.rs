@@ -37,7 +37,7 @@ enum WorkerError {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: vasscm-worker run|check|sign --config FILE\n  run    drain the outbox until SIGTERM\n  check  open the token and the database, print what was found\n  sign   sign the XML on standard input, print it");
+    eprintln!("usage: vasscm-worker run|check|sign|bench-sign --config FILE\n  run         drain the outbox until SIGTERM\n  check       open the token and the database, print what was found\n  sign        sign the XML on standard input, print it\n  bench-sign  bare C_Sign rate of the token, one thread per session, 5 s");
     ExitCode::from(64)
 }
 
@@ -63,6 +63,7 @@ async fn main() -> ExitCode {
         "run" => run(cfg).await,
         "check" => check(cfg).await,
         "sign" => sign_stdin(cfg),
+        "bench-sign" => bench_sign(cfg),
         _ => return usage(),
     };
     match result {
@@ -107,6 +108,29 @@ fn sign_stdin(cfg: Config) -> Result<(), WorkerError> {
     Ok(())
 }
 
+fn bench_sign(cfg: Config) -> Result<(), WorkerError> {
+    let hsm = Arc::new(hsm::Hsm::open(&cfg.signing)?);
+    let data = [0x5au8; 1024];
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let threads: Vec<_> = (0..hsm.session_count())
+        .map(|i| {
+            let hsm = hsm.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while std::time::Instant::now() < until {
+                    if hsm.sign_on(i, &data).is_ok() {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    println!("{} sessions: {:.0} signatures/s (bare C_Sign, RSA-SHA256)", hsm.session_count(), total as f64 / 5.0);
+    Ok(())
+}
+
 async fn connect(cfg: &Config, notify: Option<Arc<Notify>>) -> Result<Client, WorkerError> {
     let (client, mut conn) = tokio_postgres::connect(&cfg.database.url, NoTls).await?;
     tokio::spawn(async move {
@@ -147,7 +171,18 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
     let transport = Arc::new(transport::Transport::new(&cfg.customs)?);
     let notify = Arc::new(Notify::new());
     let db = Arc::new(connect(&cfg, Some(notify.clone())).await?);
-    db.batch_execute("LISTEN vasscm_outbox").await?;
+    // One more connection per message in flight (up to 8): a single backend would serialise
+    // every reply and log write.
+    let mut pool = Vec::new();
+    for _ in 0..cfg.worker.concurrency.min(8) {
+        let c = connect(&cfg, None).await?;
+        c.batch_execute("SET synchronous_commit = off").await?;
+        pool.push(Arc::new(c));
+    }
+    // Every worker write is idempotent (a lost commit only means a re-send with the same
+    // Transaction_ID, which customs de-duplicates), so the worker's own commits need not wait
+    // for the WAL flush. Captures from the TOS keep synchronous commit.
+    db.batch_execute("SET synchronous_commit = off; LISTEN vasscm_outbox").await?;
     let name = cfg.worker.name.clone().unwrap_or_else(|| {
         format!("{}-{}", std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim(), std::process::id())
     });
@@ -181,20 +216,32 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
         .map_err(|e| WorkerError::Other(format!("cannot handle SIGTERM: {e}")))?;
     let poll = Duration::from_millis(cfg.worker.poll_interval_ms);
     let mut fatal: Option<String> = None;
+    let mut next_conn = 0usize;
     loop {
         let free = sem.available_permits();
         let batch = if free > 0 { queue::claim(&db, &name, free as i64, &cfg.worker).await? } else { Vec::new() };
-        for m in &batch {
+        for (i, m) in batch.iter().enumerate() {
+            let conn = pool[(next_conn + i) % pool.len()].clone();
             let permit = sem.clone().acquire_owned().await.map_err(|e| WorkerError::Other(e.to_string()))?;
-            let (db, hsm, transport, cert, wcfg, fatal_tx, m) =
-                (db.clone(), hsm.clone(), transport.clone(), customs_cert.clone(), cfg.worker.clone(), fatal_tx.clone(), m.clone());
+            let (db, hsm, transport, cert, wcfg, fatal_tx, m, wake) = (
+                conn,
+                hsm.clone(),
+                transport.clone(),
+                customs_cert.clone(),
+                cfg.worker.clone(),
+                fatal_tx.clone(),
+                m.clone(),
+                notify.clone(),
+            );
             tokio::spawn(async move {
                 if let Err(why) = process(&db, &hsm, profile, &transport, cert.as_ref(), &wcfg, &m).await {
                     let _ = fatal_tx.try_send(why);
                 }
                 drop(permit);
+                wake.notify_one(); // a slot is free: claim again at once
             });
         }
+        next_conn = next_conn.wrapping_add(batch.len());
         if !batch.is_empty() && sem.available_permits() > 0 {
             continue;
         }
