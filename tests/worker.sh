@@ -130,6 +130,21 @@ check "accepted after 3 hostile replies (not XML, entity bomb, 3 MiB)" "$PORT" "
 check "both workers still running" "$PORT" "$DB" \
     "SELECT $(kill -0 "$(cat "$W/worker.pid")" 2>/dev/null && kill -0 "$(cat "$W/worker-poller.pid")" 2>/dev/null && echo true || echo false)"
 
+echo "customs failing: HTTP 500, connections closed without an answer, slow answers"
+control '{"http500": 2, "close": 2}'
+q "SELECT vasscm.enqueue('CHECK_BL', '{\"MA_HQ\": \"03CC\", \"SO_VAN_DON\": \"FAULTY-1\"}')" >/dev/null
+wait_until "$PORT" "$DB" "SELECT status = 'accepted' FROM vasscm.outbox WHERE data ->> 'SO_VAN_DON' = 'FAULTY-1'" 60 || true
+check "accepted after 2 × HTTP 500 and 2 closed connections, each failure logged" "$PORT" "$DB" \
+    "SELECT o.status = 'accepted' AND (SELECT count(*) FROM vasscm.message_log l WHERE l.transaction_id = o.transaction_id
+        AND l.kind IN ('bad_reply', 'send_error')) >= 4 FROM vasscm.outbox o WHERE data ->> 'SO_VAN_DON' = 'FAULTY-1'"
+control '{"slow_ms": 6000}'
+q "SELECT vasscm.enqueue('CHECK_BL', '{\"MA_HQ\": \"03CC\", \"SO_VAN_DON\": \"SLOW-1\"}')" >/dev/null
+wait_until "$PORT" "$DB" "SELECT last_error LIKE 'timeout%' FROM vasscm.outbox WHERE data ->> 'SO_VAN_DON' = 'SLOW-1'" 30 || true
+control '{"slow_ms": 0}'
+wait_until "$PORT" "$DB" "SELECT status = 'accepted' FROM vasscm.outbox WHERE data ->> 'SO_VAN_DON' = 'SLOW-1'" 30 || true
+check "a slow customs times out (5 s), the message is retried and accepted" "$PORT" "$DB" \
+    "SELECT status = 'accepted' AND attempts >= 2 FROM vasscm.outbox WHERE data ->> 'SO_VAN_DON' = 'SLOW-1'"
+
 echo "SIGTERM finishes what is in flight"
 kill -TERM "$(cat "$W/worker-poller.pid")"; wait "$(cat "$W/worker-poller.pid")" 2>/dev/null && rc=0 || rc=$?
 check "poller stopped cleanly (exit $rc)" "$PORT" "$DB" "SELECT $rc = 0"

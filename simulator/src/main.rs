@@ -6,8 +6,9 @@
 //!   catalogue; the answer is a signed 200 or 299 with real error texts. Transaction_IDs are
 //!   de-duplicated: a re-delivery gets the first answer again and is counted.
 //! - `GET /stats`: deliveries per Transaction_ID, acceptance order, totals (JSON).
-//! - `POST /control`: `{"http500": n, "slow_ms": n, "garbage": n, "reset": true}` — fail the
-//!   next n requests with HTTP 500, answer slowly, or answer the next n with hostile bodies.
+//! - `POST /control`: `{"http500": n, "close": n, "slow_ms": n, "garbage": n, "reset": true}` —
+//!   fail the next n requests with HTTP 500, close the connection without answering, answer
+//!   slowly, or answer the next n with hostile bodies.
 //! - `POST /script`: `{"message_type": "04", "data": {...}, "deliver_to": "http://…"}` — a
 //!   customs → port message signed with the customs key, queued for `GET /outbound` or pushed.
 //! - `GET /outbound`: the next scripted message (200), or 204.
@@ -40,6 +41,7 @@ struct Faults {
     http500: u32,
     slow_ms: u64,
     garbage: u32,
+    close: u32,
 }
 
 struct Sim {
@@ -145,15 +147,26 @@ fn respond(soap_in: bool, status: StatusCode, xml: String) -> Response {
 
 async fn receive(State(sim): State<Shared>, _headers: HeaderMap, body: String) -> Response {
     *lock(&sim.requests) += 1;
-    let (http500, slow, garbage) = {
+    let (close, http500, slow, garbage) = {
         let mut f = lock(&sim.faults);
-        let r = (f.http500 > 0, f.slow_ms, f.garbage > 0);
-        f.http500 = f.http500.saturating_sub(1);
-        if !r.0 {
-            f.garbage = f.garbage.saturating_sub(1);
+        let close = f.close > 0;
+        f.close = f.close.saturating_sub(1);
+        let r = (close, !close && f.http500 > 0, f.slow_ms, false);
+        if !close {
+            f.http500 = f.http500.saturating_sub(1);
         }
-        r
+        let garbage = !close && !r.1 && f.garbage > 0;
+        if garbage {
+            f.garbage -= 1;
+        }
+        (r.0, r.1, r.2, garbage)
     };
+    if close {
+        // Drop the connection without an answer: unwinding out of the handler makes hyper
+        // abort this connection (resume_unwind does not print a panic message).
+        warn!("closing the connection without answering (simulated fault)");
+        std::panic::resume_unwind(Box::new("simulated connection close"));
+    }
     if slow > 0 {
         tokio::time::sleep(Duration::from_millis(slow)).await;
     }
@@ -252,7 +265,10 @@ async fn control(State(sim): State<Shared>, Json(cmd): Json<Value>) -> Json<Valu
     if let Some(n) = cmd.get("garbage").and_then(Value::as_u64) {
         f.garbage = n as u32;
     }
-    Json(json!({"http500": f.http500, "slow_ms": f.slow_ms, "garbage": f.garbage}))
+    if let Some(n) = cmd.get("close").and_then(Value::as_u64) {
+        f.close = n as u32;
+    }
+    Json(json!({"http500": f.http500, "slow_ms": f.slow_ms, "garbage": f.garbage, "close": f.close}))
 }
 
 async fn script(State(sim): State<Shared>, Json(cmd): Json<Value>) -> Response {
