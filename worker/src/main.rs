@@ -220,8 +220,14 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
     let mut fatal: Option<String> = None;
     let mut next_conn = 0usize;
     loop {
+        // Claim when at least half the slots are free: one claim serves several messages
+        // (a claim per freed slot would make the claiming backend the bottleneck).
         let free = sem.available_permits();
-        let batch = if free > 0 { queue::claim(&db, &name, free as i64, &cfg.worker).await? } else { Vec::new() };
+        let batch = if free > 0 && free >= concurrency.div_ceil(2) {
+            queue::claim(&db, &name, free as i64, &cfg.worker).await?
+        } else {
+            Vec::new()
+        };
         for (i, m) in batch.iter().enumerate() {
             let conn = pool[(next_conn + i) % pool.len()].clone();
             let permit = sem.clone().acquire_owned().await.map_err(|e| WorkerError::Other(e.to_string()))?;
@@ -244,7 +250,7 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
             });
         }
         next_conn = next_conn.wrapping_add(batch.len());
-        if !batch.is_empty() && sem.available_permits() > 0 {
+        if !batch.is_empty() && sem.available_permits() >= concurrency.div_ceil(2) {
             continue;
         }
         tokio::select! {
