@@ -174,4 +174,14 @@ ids=$(python3 -c "import json; s=json.load(open('$W/stats.json')); print(','.joi
 check "the simulator accepted each of the 500 Transaction_IDs exactly once ($redeliv re-deliveries de-duplicated)" "$PORT" "$DB" \
     "SELECT $acc = 500 AND '$uniq' = 'True' AND (SELECT count(*) FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%'
         AND transaction_id::text = ANY (string_to_array('$ids', ','))) = 500"
+echo "token removed while the worker runs (last: it destroys the token)"
+start_worker "$W/worker.toml" "$W/removal.log"
+sleep 1
+rm -rf "$W/tokens"/*
+q "SELECT vasscm.enqueue('CHECK_BL', '{\"MA_HQ\": \"03CC\", \"SO_VAN_DON\": \"AFTER-REMOVAL\"}')" >/dev/null
+for i in $(seq 1 100); do kill -0 "$(cat "$W/worker.pid")" 2>/dev/null || break; sleep 0.1; done
+check "the worker stops with a clear error" "$PORT" "$DB" \
+    "SELECT $(kill -0 "$(cat "$W/worker.pid")" 2>/dev/null && echo false || echo true) AND $(grep -q 'HSM unavailable' "$W/removal.log" && echo true || echo false)"
+check "the message stays queued, the attempt not counted, the reason recorded" "$PORT" "$DB" \
+    "SELECT status = 'queued' AND attempts = 0 AND last_error LIKE 'HSM unavailable%' FROM vasscm.outbox WHERE data ->> 'SO_VAN_DON' = 'AFTER-REMOVAL'"
 finish worker
