@@ -271,6 +271,11 @@ BEGIN
     IF mode IS NULL OR mode NOT IN ('auto', 'manual') THEN
         RAISE EXCEPTION 'vasscm: mode must be auto or manual, not %', mode USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- bind runs as the extension owner: the caller must be allowed to add triggers to the table.
+    IF NOT has_table_privilege(session_user, source, 'TRIGGER') THEN
+        RAISE EXCEPTION 'vasscm: % may not create triggers on %', session_user, source
+            USING ERRCODE = 'insufficient_privilege', HINT = format('GRANT TRIGGER ON %s TO %I', source, session_user);
+    END IF;
     IF ev IS NULL OR NOT ev <@ ARRAY['INSERT', 'UPDATE', 'DELETE'] THEN
         RAISE EXCEPTION 'vasscm: events must be a non-empty subset of {INSERT,UPDATE,DELETE}, not %', events
             USING ERRCODE = 'invalid_parameter_value';
@@ -336,7 +341,7 @@ BEGIN
 
     EXECUTE format($f$
 CREATE FUNCTION vasscm._binding_%1$s() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $body$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 #variable_conflict use_column
 DECLARE
     _ok   boolean;

@@ -158,6 +158,12 @@ END
 $$;
 COMMENT ON FUNCTION record_reply(uuid, text, int) IS 'Worker: records customs'' reply (200 / 299) to a message.';
 
+-- An inbound message the worker refused (bad signature, unreadable): logged, never stored.
+CREATE FUNCTION record_refused(body text, reason text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO vasscm.message_log (direction, kind, body, note) VALUES ('in', 'refused', body, reason);
+$$;
+
 -- A customs → port message whose signature the worker verified: stored once per Transaction_ID.
 CREATE FUNCTION receive(message text) RETURNS uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

@@ -111,6 +111,7 @@ extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["capture",
 extension_sql!(
     "SELECT vasscm.load_catalogue(vasscm._builtin_catalogue(), activate => true);",
     name = "bootstrap_catalogue",
-    requires = ["catalogue", _builtin_catalogue],
-    finalize
+    requires = ["catalogue", _builtin_catalogue]
 );
+// Last: roles and grants over every object created above (pgrx's functions included).
+extension_sql_file!("../sql/roles.sql", name = "roles", finalize);

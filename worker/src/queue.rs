@@ -73,10 +73,5 @@ pub async fn receive(db: &Client, message: &str) -> Result<String, tokio_postgre
 
 /// Logs an inbound message that was refused (bad signature, unreadable).
 pub async fn record_refused(db: &Client, body: &str, why: &str) -> Result<(), tokio_postgres::Error> {
-    db.execute(
-        "INSERT INTO vasscm.message_log (direction, kind, body, note) VALUES ('in', 'refused', $1, $2)",
-        &[&body, &why],
-    )
-    .await
-    .map(|_| ())
+    db.execute("SELECT vasscm.record_refused($1, $2)", &[&body, &why]).await.map(|_| ())
 }

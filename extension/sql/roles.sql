@@ -1,0 +1,69 @@
+-- Roles and least privilege. Nothing is granted to PUBLIC. Four roles (NOLOGIN; grant them
+-- to login roles):
+--   vasscm_reader    reads clearance, outbox, history, inbox, catalogue; builds/validates/parses
+--   vasscm_operator  reader + approve, reject, requeue, enqueue
+--   vasscm_admin     reader + bindings and catalogue
+--   vasscm_worker    claims, records signed messages, replies, failures, inbound messages
+-- Functions that change state run SECURITY DEFINER with a fixed search_path, so that no role
+-- needs write access to the tables themselves.
+
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_reader') THEN CREATE ROLE vasscm_reader NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_operator') THEN CREATE ROLE vasscm_operator NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_admin') THEN CREATE ROLE vasscm_admin NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_worker') THEN CREATE ROLE vasscm_worker NOLOGIN; END IF;
+END
+$roles$;
+GRANT vasscm_reader TO vasscm_operator, vasscm_admin;
+
+REVOKE ALL ON SCHEMA vasscm FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA vasscm FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA vasscm FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA vasscm FROM PUBLIC;
+GRANT USAGE ON SCHEMA vasscm TO vasscm_reader, vasscm_worker;
+
+-- State-changing entry points run as the extension owner.
+ALTER FUNCTION vasscm.load_catalogue(jsonb, boolean) SECURITY DEFINER;
+ALTER FUNCTION vasscm.activate_catalogue(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.unbind(int) SECURITY DEFINER;
+ALTER FUNCTION vasscm.approve(bigint) SECURITY DEFINER;
+ALTER FUNCTION vasscm.reject(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.requeue(bigint, jsonb) SECURITY DEFINER;
+ALTER FUNCTION vasscm.enqueue(text, jsonb, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.claim(text, int, int) SECURITY DEFINER;
+ALTER FUNCTION vasscm.release(uuid, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_signed(uuid, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_reply(uuid, text, int) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_failure(uuid, text, int, text, int, float8, float8) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_refused(text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.receive(text) SECURITY DEFINER;
+-- Captures run in whatever role writes the TOS table (the apply worker, or a TOS user).
+ALTER FUNCTION vasscm._capture(int, text, text, text, text, jsonb, jsonb) SECURITY DEFINER;
+ALTER FUNCTION vasscm._capture_failed(int, text, text, text, text, text, jsonb) SECURITY DEFINER;
+
+-- Reader: read everything that is not raw signed traffic; pure message functions.
+GRANT SELECT ON vasscm.message_types, vasscm.catalogue, vasscm.catalogue_message, vasscm.catalogue_field,
+                vasscm.binding, vasscm.followup_rule, vasscm.outbox, vasscm.outbox_history, vasscm.inbox
+   TO vasscm_reader;
+GRANT EXECUTE ON FUNCTION vasscm.build_message(text, jsonb, jsonb), vasscm.check_message_data(text, jsonb),
+                          vasscm.validate_message(text), vasscm.parse_message(text), vasscm.message_xsd(text),
+                          vasscm.is_valid_container_no(text), vasscm.container_check_digit(text),
+                          vasscm.normalize_container_no(text)
+   TO vasscm_reader;
+GRANT SELECT ON vasscm.message_log TO vasscm_admin;
+
+GRANT EXECUTE ON FUNCTION vasscm.approve(bigint), vasscm.reject(bigint, text), vasscm.requeue(bigint, jsonb),
+                          vasscm.enqueue(text, jsonb, text)
+   TO vasscm_operator;
+
+GRANT EXECUTE ON FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text), vasscm.unbind(int),
+                          vasscm.load_catalogue(jsonb, boolean), vasscm.activate_catalogue(text)
+   TO vasscm_admin;
+
+GRANT SELECT ON vasscm.outbox TO vasscm_worker;
+GRANT EXECUTE ON FUNCTION vasscm.claim(text, int, int), vasscm.release(uuid, text), vasscm.record_signed(uuid, text),
+                          vasscm.record_reply(uuid, text, int), vasscm.record_failure(uuid, text, int, text, int, float8, float8),
+                          vasscm.record_refused(text, text), vasscm.receive(text)
+   TO vasscm_worker;
