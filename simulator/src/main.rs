@@ -17,7 +17,7 @@
 //!         --customs-cert customs.pem`
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -42,6 +42,28 @@ struct Faults {
     slow_ms: u64,
     garbage: u32,
     close: u32,
+}
+
+/// The fault to play on one request (at most one, in this order of precedence).
+#[derive(PartialEq)]
+enum Fault {
+    None,
+    Close,
+    Http500,
+    Garbage,
+}
+
+impl Faults {
+    /// Takes the next pending fault, counting it down.
+    fn take(&mut self) -> Fault {
+        for (left, fault) in [(&mut self.close, Fault::Close), (&mut self.http500, Fault::Http500), (&mut self.garbage, Fault::Garbage)] {
+            if *left > 0 {
+                *left -= 1;
+                return fault;
+            }
+        }
+        Fault::None
+    }
 }
 
 struct Sim {
@@ -145,22 +167,13 @@ fn respond(soap_in: bool, status: StatusCode, xml: String) -> Response {
     (status, [("Content-Type", "text/xml; charset=utf-8")], body).into_response()
 }
 
-async fn receive(State(sim): State<Shared>, _headers: HeaderMap, body: String) -> Response {
+async fn receive(State(sim): State<Shared>, body: String) -> Response {
     *lock(&sim.requests) += 1;
-    let (close, http500, slow, garbage) = {
+    let (fault, slow) = {
         let mut f = lock(&sim.faults);
-        let close = f.close > 0;
-        f.close = f.close.saturating_sub(1);
-        let r = (close, !close && f.http500 > 0, f.slow_ms, false);
-        if !close {
-            f.http500 = f.http500.saturating_sub(1);
-        }
-        let garbage = !close && !r.1 && f.garbage > 0;
-        if garbage {
-            f.garbage -= 1;
-        }
-        (r.0, r.1, r.2, garbage)
+        (f.take(), f.slow_ms)
     };
+    let (close, http500, garbage) = (fault == Fault::Close, fault == Fault::Http500, fault == Fault::Garbage);
     if close {
         // Drop the connection without an answer: unwinding out of the handler makes hyper
         // abort this connection (resume_unwind does not print a panic message).
