@@ -25,8 +25,12 @@ CREATE TABLE inbox (
     sent_at        timestamptz,
     header         jsonb NOT NULL,
     data           jsonb NOT NULL,
-    message        text NOT NULL
+    message        text NOT NULL,
+    applied_at     timestamptz,
+    apply_error    text
 );
+COMMENT ON COLUMN inbox.apply_error IS 'Why the message could not be applied to the clearance state (it is kept; fix and call vasscm.reapply_inbox()).';
+CREATE INDEX inbox_by_request ON inbox (request_id) WHERE request_id IS NOT NULL;
 COMMENT ON TABLE inbox IS 'Customs → port messages (forms 01–08, VESSEL_LIST, query results), verified and stored once per Transaction_ID.';
 
 -- Claims up to batch_size messages that may be sent now, in order: nothing whose earlier
@@ -171,6 +175,7 @@ DECLARE
     parsed jsonb := vasscm.parse_message(message);   -- raises a clear error on hostile input
     tid    uuid := (parsed -> 'header' ->> 'Transaction_ID')::uuid;
     kind   text := parsed -> 'header' ->> 'Message_Type';
+    inbox_id bigint;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM vasscm.message_types t WHERE t.code = kind AND t.direction = 'C2P') THEN
         RAISE EXCEPTION 'vasscm: % is not a customs-to-port message type', kind USING ERRCODE = 'invalid_parameter_value';
@@ -179,9 +184,15 @@ BEGIN
     INSERT INTO vasscm.inbox (transaction_id, message_type, request_id, sent_at, header, data, message)
     VALUES (tid, kind, nullif(parsed -> 'header' ->> 'Request_ID', '')::uuid,
             (parsed -> 'header' ->> 'Transaction_Date')::timestamptz, parsed -> 'header', parsed -> 'data', message)
-    ON CONFLICT (transaction_id) DO NOTHING;
+    ON CONFLICT (transaction_id) DO NOTHING
+    RETURNING id INTO inbox_id;
+    IF inbox_id IS NOT NULL THEN
+        -- The clearance state follows in the same transaction; a message that cannot be
+        -- applied is still stored, with the reason in inbox.apply_error.
+        PERFORM vasscm._apply_inbox_safely(inbox_id);
+    END IF;
     PERFORM pg_notify('vasscm_inbox', kind);
     RETURN tid;
 END
 $$;
-COMMENT ON FUNCTION receive(text) IS 'Stores a verified customs → port message (idempotent on Transaction_ID).';
+COMMENT ON FUNCTION receive(text) IS 'Stores a verified customs → port message once per Transaction_ID and applies it to the clearance state.';

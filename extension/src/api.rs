@@ -54,7 +54,7 @@ fn message_xsd(message_type: &str) -> String {
 
 /// Whether a container number (normalised first) is a valid ISO 6346 number.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn is_valid_container_no(container_no: &str) -> bool {
+pub(crate) fn is_valid_container_no(container_no: &str) -> bool {
     container::validate(&container::normalize(container_no)).is_ok()
 }
 
@@ -68,7 +68,7 @@ fn container_check_digit(container_no: &str) -> i32 {
 
 /// Trims, upper-cases and removes inner spaces of a container number.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn normalize_container_no(container_no: &str) -> String {
+pub(crate) fn normalize_container_no(container_no: &str) -> String {
     container::normalize(container_no)
 }
 

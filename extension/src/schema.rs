@@ -108,6 +108,16 @@ extension_sql_file!(
 use crate::api::parse_message;
 
 extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["capture", parse_message]);
+#[allow(unused_imports)] // named in `requires` below
+use crate::api::{is_valid_container_no, normalize_container_no};
+
+extension_sql_file!(
+    "../sql/clearance.sql",
+    name = "clearance",
+    requires = ["worker", normalize_container_no, is_valid_container_no]
+);
+extension_sql_file!("../sql/gate.sql", name = "gate", requires = ["clearance"]);
+extension_sql_file!("../sql/obligations.sql", name = "obligations", requires = ["gate"]);
 extension_sql!(
     "SELECT vasscm.load_catalogue(vasscm._builtin_catalogue(), activate => true);",
     name = "bootstrap_catalogue",

@@ -10,6 +10,8 @@ pub static SENDER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 pub static SENDER_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// `vasscm.receiver_code`: the customs office messages go to (`Header/Receiver_Code`).
 pub static RECEIVER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `vasscm.place_code`: the supervision place code (`MA_DIA_DIEM`) of messages built by vasscm itself.
+pub static PLACE_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// `vasscm.max_message_bytes`: largest XML message accepted by the parser.
 pub static MAX_MESSAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 /// `vasscm.max_xml_depth`: deepest element nesting accepted by the parser.
@@ -38,6 +40,14 @@ pub fn register() {
         c"Customs office code the port reports to, written to Header/Receiver_Code.",
         c"",
         &RECEIVER_CODE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"vasscm.place_code",
+        c"Supervision place code (MA_DIA_DIEM) written into messages vasscm builds itself (discrepancies, DISCHARGE_DONE, YARD_MAP, queries).",
+        c"",
+        &PLACE_CODE,
         GucContext::Userset,
         GucFlags::default(),
     );
