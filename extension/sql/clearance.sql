@@ -580,10 +580,10 @@ SELECT 'container'::text AS cargo_kind, c.container_no, c.declaration_no,
        1::numeric AS quantity_declared, CASE WHEN c.gone THEN 1 ELSE 0 END::numeric AS quantity_out,
        NULL::numeric AS weight_kg_declared, NULL::numeric AS weight_kg_out,
        NULL::numeric AS volume_m3_declared, NULL::numeric AS volume_m3_out,
-       CASE WHEN c.status <> 'active' AND c.status_at IS NOT NULL THEN c.status_by
-            WHEN c.set_at >= coalesce(c.eligible_at, '-infinity') THEN c.set_by ELSE c.eligible_by END AS set_by,
-       CASE WHEN c.status <> 'active' AND c.status_at IS NOT NULL THEN '06'
-            WHEN c.set_at >= coalesce(c.eligible_at, '-infinity') THEN c.set_by_form ELSE c.eligible_form END AS set_by_form,
+       CASE WHEN c.status = 'cancelled' OR c.status = 'suspended' AND c.listed THEN c.status_by
+            WHEN NOT c.listed OR c.set_at >= coalesce(c.eligible_at, '-infinity') THEN c.set_by ELSE c.eligible_by END AS set_by,
+       CASE WHEN c.status = 'cancelled' OR c.status = 'suspended' AND c.listed THEN '06'
+            WHEN NOT c.listed OR c.set_at >= coalesce(c.eligible_at, '-infinity') THEN c.set_by_form ELSE c.eligible_form END AS set_by_form,
        c.eligible_at, c.status_at, c.status_reason, greatest(c.updated_at, c.set_at) AS updated_at
   FROM containers c
 UNION ALL

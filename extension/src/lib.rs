@@ -12,6 +12,8 @@ mod cache;
 mod capture;
 #[cfg(any(test, feature = "pg_test"))]
 mod worker_tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod clearance_tests;
 mod error;
 mod schema;
 mod settings;
