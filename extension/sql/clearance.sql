@@ -15,7 +15,7 @@ CREATE TABLE setting (
 );
 COMMENT ON TABLE setting IS 'vasscm settings kept in the database; change them with vasscm.set_setting(name, value).';
 INSERT INTO setting VALUES
-    ('vessel_visit_source', NULL, 'Relation (table or view) of the TOS''s vessel visits with columns visit_id, imo, call_sign, vessel_name, eta; VESSEL_LIST entries are matched to it automatically'),
+    ('vessel_visit_source', NULL, 'Schema-qualified relation (table or view) of the TOS''s vessel visits with columns visit_id, imo, call_sign, vessel_name, eta; VESSEL_LIST entries are matched to it automatically'),
     ('vessel_match_window_hours', '48', 'How far (hours) the TOS ETA may be from customs'' ETA for a match by name'),
     ('gate_out_deadline_import_minutes', '15', 'Legal limit between an import gate-out and its message being accepted by customs'),
     ('gate_out_deadline_export_minutes', '30', 'Legal limit between an export gate-out (departure, truck passing) and its message being accepted'),
@@ -24,7 +24,24 @@ INSERT INTO setting VALUES
 
 CREATE FUNCTION set_setting(name text, value text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
 BEGIN
+    IF name = 'vessel_visit_source' AND value IS NOT NULL THEN
+        rel := to_regclass(value);   -- resolved here with search_path = pg_catalog: schema-qualify
+        IF rel IS NULL THEN
+            RAISE EXCEPTION 'vasscm: relation "%" does not exist', value USING ERRCODE = 'undefined_table',
+                  HINT = 'Give the schema-qualified name, e.g. public.tos_vessel_visit.';
+        END IF;
+        IF NOT has_table_privilege(session_user, rel, 'SELECT') THEN
+            RAISE EXCEPTION 'vasscm: % may not read %', session_user, rel USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        value := rel::text;
+    ELSIF value IS NOT NULL AND name IN ('vessel_match_window_hours', 'gate_out_deadline_import_minutes',
+                                        'gate_out_deadline_export_minutes', 'list_lead_hours', 'scan_list_lead_hours')
+          AND value !~ '^[0-9]+$' THEN
+        RAISE EXCEPTION 'vasscm: setting % must be a whole number, not "%"', name, value USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     UPDATE vasscm.setting s SET value = set_setting.value WHERE s.name = set_setting.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'vasscm: unknown setting "%"', name
@@ -226,6 +243,15 @@ CREATE INDEX clearance_history_by_subject ON clearance_history (subject, id);
 COMMENT ON TABLE clearance_history IS 'Every change customs messages made to the clearance state (applied = false: older than the state, kept for the record).';
 
 
+-- Is a message (at, tid) newer than the one that set the current state (cur_at, cur_tid)?
+-- By Transaction_Date; messages of the same second are ordered as they arrived.
+CREATE FUNCTION _newer(at timestamptz, tid uuid, cur_at timestamptz, cur_tid uuid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT cur_at IS NULL
+        OR (at, (SELECT i.id FROM vasscm.inbox i WHERE i.transaction_id = tid))
+           > (cur_at, (SELECT i.id FROM vasscm.inbox i WHERE i.transaction_id = cur_tid))
+$$;
+
 CREATE FUNCTION _history(tid uuid, kind text, at timestamptz, subject text, change jsonb, applied boolean) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO vasscm.clearance_history (transaction_id, message_type, message_at, subject, change, applied)
@@ -243,7 +269,7 @@ DECLARE
 BEGIN
     INSERT INTO vasscm.declaration (declaration_no) VALUES (no) ON CONFLICT DO NOTHING;
     SELECT * INTO cur FROM vasscm.declaration x WHERE x.declaration_no = no FOR UPDATE;
-    newer := eligible AND (cur.eligible_at IS NULL OR (at, tid::text) > (cur.eligible_at, cur.eligible_by::text));
+    newer := eligible AND vasscm._newer(at, tid, cur.eligible_at, cur.eligible_by);
     UPDATE vasscm.declaration x
        SET registered_on  = coalesce(CASE WHEN newer OR x.registered_on IS NULL THEN (d ->> 'NGAY_DK')::date END, x.registered_on),
            customs_office = coalesce(CASE WHEN newer OR x.customs_office IS NULL THEN d ->> 'MA_HQ' END, x.customs_office),
@@ -273,7 +299,7 @@ BEGIN
     INSERT INTO vasscm.declaration (declaration_no) VALUES (no) ON CONFLICT DO NOTHING;
     SELECT * INTO cur FROM vasscm.declaration x WHERE x.declaration_no = no FOR UPDATE;
     newer := st = 'cancelled' AND cur.status <> 'cancelled'
-             OR cur.status <> 'cancelled' AND (cur.status_at IS NULL OR (at, tid::text) > (cur.status_at, cur.status_by::text));
+             OR cur.status <> 'cancelled' AND vasscm._newer(at, tid, cur.status_at, cur.status_by);
     IF newer THEN
         UPDATE vasscm.declaration x SET status = st, status_at = at, status_by = tid, status_reason = reason, updated_at = now()
          WHERE x.declaration_no = no;
@@ -292,7 +318,7 @@ DECLARE
 BEGIN
     no := vasscm._norm(no);
     SELECT * INTO cur FROM vasscm.declaration_container x WHERE x.declaration_no = no AND x.container_no = cont FOR UPDATE;
-    newer := NOT FOUND OR (at, tid::text) > (cur.set_at, cur.set_by::text);
+    newer := NOT FOUND OR vasscm._newer(at, tid, cur.set_at, cur.set_by);
     IF newer THEN
         INSERT INTO vasscm.declaration_container AS x (declaration_no, container_no, carrier_seal, customs_seal, listed, set_at, set_by, set_by_form)
         VALUES (no, cont, vasscm._norm(item ->> 'SO_NIEM_PHONG'), vasscm._norm(item ->> 'SO_NIEM_PHONG_HQ'), listed, at, tid, kind)
@@ -316,7 +342,7 @@ DECLARE
     newer boolean;
 BEGIN
     SELECT * INTO cur FROM vasscm.declaration_bulk x WHERE x.declaration_no = no AND x.bl_no = bl FOR UPDATE;
-    newer := NOT FOUND OR (at, tid::text) > (cur.set_at, cur.set_by::text);
+    newer := NOT FOUND OR vasscm._newer(at, tid, cur.set_at, cur.set_by);
     IF newer THEN
         INSERT INTO vasscm.declaration_bulk AS x (declaration_no, bl_no, goods_kind, quantity, quantity_unit, weight_kg, volume_m3, set_at, set_by)
         VALUES (no, bl, d ->> 'LOAI_HANG_HOA', (d ->> 'SO_LUONG')::numeric, d ->> 'DVT_SO_LUONG',
@@ -356,7 +382,7 @@ BEGIN
       FROM jsonb_array_elements(coalesce(d -> 'LIST_HANG', '[]')) WITH ORDINALITY AS i(item, n);
     SELECT l.transaction_id INTO newest FROM vasscm.expected_list l
      WHERE l.form = kind AND coalesce(l.vessel_call, 'declaration ' || l.declaration_no) = key
-     ORDER BY l.listed_at DESC, l.transaction_id::text DESC LIMIT 1;
+     ORDER BY l.listed_at DESC, (SELECT i.id FROM vasscm.inbox i WHERE i.transaction_id = l.transaction_id) DESC NULLS LAST LIMIT 1;
     UPDATE vasscm.expected_list l SET current = (l.transaction_id = newest)
      WHERE l.form = kind AND coalesce(l.vessel_call, 'declaration ' || l.declaration_no) = key;
     PERFORM vasscm._history(tid, kind, at, 'list ' || key,
@@ -391,7 +417,7 @@ BEGIN
     FOR v IN SELECT * FROM jsonb_array_elements(coalesce(d -> 'LIST_TAU', '[]')) LOOP
         call := vasscm._norm(v ->> 'MA_TAU') || '/' || coalesce(vasscm._norm(v ->> 'SO_CHUYEN'), '');
         SELECT * INTO cur FROM vasscm.customs_vessel x WHERE x.vessel_call = call FOR UPDATE;
-        newer := NOT FOUND OR (at, tid::text) > (cur.listed_at, cur.listed_by::text);
+        newer := NOT FOUND OR vasscm._newer(at, tid, cur.listed_at, cur.listed_by);
         IF newer THEN
             INSERT INTO vasscm.customs_vessel AS x (vessel_call, vessel_code, voyage, imo, call_sign, vessel_name, eta, etd,
                                                     previous_port, customs_office, listed_at, listed_by)
@@ -444,7 +470,11 @@ BEGIN
     WHEN 'VESSEL_LIST' THEN
         PERFORM vasscm._apply_vessels(m.transaction_id, at, d);
         IF vasscm._setting_value('vessel_visit_source') IS NOT NULL THEN
-            PERFORM vasscm.match_vessels(vasscm._setting_value('vessel_visit_source')::regclass);
+            BEGIN
+                PERFORM vasscm._match_vessels(vasscm._setting_value('vessel_visit_source')::regclass);
+            EXCEPTION WHEN OTHERS THEN   -- the vessel list itself is applied; matching can be redone by hand
+                RAISE WARNING 'vasscm: vessel matching against % failed: %', vasscm._setting_value('vessel_visit_source'), SQLERRM;
+            END;
         END IF;
     WHEN 'CHECK_RESULT' THEN
         IF d ? 'SO_TK' THEN
@@ -469,13 +499,18 @@ BEGIN
 END
 $$;
 
--- Applies an inbox message, recording (never raising) a failure on the inbox row.
+-- Applies an inbox message, recording a failure caused by the message's data on the inbox
+-- row (never raising it); transient failures (deadlock, serialization, cancel) do raise, so
+-- that the caller retries the whole receive.
 CREATE FUNCTION _apply_inbox_safely(inbox_id bigint) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM vasscm._apply_inbox(inbox_id);
     RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION
+WHEN serialization_failure OR deadlock_detected OR lock_not_available OR query_canceled OR admin_shutdown THEN
+    RAISE;   -- transient: the whole receive fails and is retried; nothing is recorded as applied
+WHEN OTHERS THEN
     UPDATE vasscm.inbox SET apply_error = SQLERRM WHERE id = inbox_id;
     RETURN SQLERRM;
 END

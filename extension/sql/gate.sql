@@ -218,7 +218,7 @@ COMMENT ON FUNCTION request_tranship_id(text, text, text, text) IS
     'Operator: asks customs for the identification number of a container moving to another port.';
 
 CREATE FUNCTION query_result(transaction_id uuid)
-RETURNS TABLE (transaction_id uuid, message_type text, status text, answered_at timestamptz, eligible boolean,
+RETURNS TABLE (query_id uuid, message_type text, status text, answered_at timestamptz, eligible boolean,
                channel smallint, channel_name text, declaration_status text, tranship_id text, answer jsonb, error text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

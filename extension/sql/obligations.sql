@@ -100,7 +100,7 @@ DECLARE
     head jsonb := vasscm._call_cargo(vessel_call);
     kind text;
     list jsonb;
-    data jsonb;
+    msg  jsonb;
     form text;
 BEGIN
     FOREACH kind IN ARRAY ARRAY['container', 'bulk'] LOOP
@@ -111,12 +111,12 @@ BEGIN
                    'GIA_TRI_HQ', left(d.customs_value, 100), 'GHI_CHU', left(d.note, 250))) ORDER BY d.reference, d.discrepancy)
           INTO list FROM vasscm.discrepancies(vessel_call) d WHERE d.cargo_kind = kind;
         CONTINUE WHEN list IS NULL;
-        data := head || jsonb_build_object('LIST_SAI_KHAC', list);
-        IF EXISTS (SELECT 1 FROM vasscm.outbox o WHERE o.message_type = form AND o.data = data AND vasscm._counts(o.status)) THEN
+        msg := head || jsonb_build_object('LIST_SAI_KHAC', list);
+        IF EXISTS (SELECT 1 FROM vasscm.outbox o WHERE o.message_type = form AND o.data = msg AND vasscm._counts(o.status)) THEN
             RAISE NOTICE 'vasscm: the same % discrepancies of % were already reported (form %)', kind, vessel_call, form;
             CONTINUE;
         END IF;
-        RETURN NEXT vasscm.enqueue(form, data);
+        RETURN NEXT vasscm.enqueue(form, msg);
     END LOOP;
 END
 $$;
@@ -151,7 +151,7 @@ BEGIN
                     ELSE vasscm._kg((g.data ->> 'TRONG_LUONG')::numeric, g.data ->> 'DVT_TRONG_LUONG') END) AS kg
       INTO t FROM vasscm.gate_ins g WHERE g.vessel_call = k;
     RETURN vasscm.enqueue('DISCHARGE_DONE', head || jsonb_strip_nulls(jsonb_build_object(
-        'THOI_GIAN', to_char(coalesce(t.last_in, now()) AT TIME ZONE '+07', 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"'),
+        'THOI_GIAN', to_char(coalesce(t.last_in, now()) AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"'),
         'TONG_SO_CONTAINER', t.containers, 'TONG_TRONG_LUONG', t.kg, 'DVT_TRONG_LUONG', CASE WHEN t.kg IS NOT NULL THEN 'KGM' END)));
 END
 $$;
@@ -198,6 +198,9 @@ DECLARE
     col   text;
     items jsonb;
 BEGIN
+    IF NOT has_table_privilege(session_user, yard, 'SELECT') THEN
+        RAISE EXCEPTION 'vasscm: % may not read %', session_user, yard USING ERRCODE = 'insufficient_privilege';
+    END IF;
     FOREACH col IN ARRAY ARRAY['block_code', 'block_name', 'capacity_teu', 'used_teu'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = yard AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
             RAISE EXCEPTION 'vasscm: % has no column "%"', yard, col
@@ -234,7 +237,7 @@ BEGIN
     RETURN vasscm.enqueue('YARD_MAP', jsonb_build_object(
         'MA_HQ', vasscm._customs_office(), 'MA_DIA_DIEM', vasscm._place_code(),
         'LOAI_CAP_NHAT', CASE WHEN full_map THEN 'TOAN_BO' ELSE 'THAY_DOI' END,
-        'THOI_GIAN', to_char(now() AT TIME ZONE '+07', 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"'), 'LIST_BAI', items));
+        'THOI_GIAN', to_char(now() AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"'), 'LIST_BAI', items));
 END
 $$;
 COMMENT ON FUNCTION report_yard_map(regclass, boolean) IS 'Operator: enqueues a full or incremental YARD_MAP from a TOS yard relation.';
@@ -273,6 +276,18 @@ $$;
 -- Returns how many matches were made or changed.
 CREATE FUNCTION match_vessels(visits regclass) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT has_table_privilege(session_user, visits, 'SELECT') THEN
+        RAISE EXCEPTION 'vasscm: % may not read %', session_user, visits USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN vasscm._match_vessels(visits);
+END
+$$;
+COMMENT ON FUNCTION match_vessels(regclass) IS 'Matches VESSEL_LIST entries to TOS vessel visits (IMO, call sign, name, ETA window) with a confidence.';
+
+-- The matching itself (also run when a VESSEL_LIST arrives, from the configured source).
+CREATE FUNCTION _match_vessels(visits regclass) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     col    text;
     n      int;
@@ -304,7 +319,7 @@ BEGIN
                     OR vasscm._vessel_name(c.vessel_name) = v.name)
              WHERE c.eta IS NULL OR v.eta IS NULL OR abs(extract(epoch FROM c.eta - v.eta)) <= $1 * 3600),
         ranked AS (
-            SELECT cand.*, count(*) OVER (PARTITION BY vessel_call, round(confidence, 2)) AS ties,
+            SELECT cand.*, count(*) OVER (PARTITION BY vessel_call, round(confidence::numeric, 2)) AS ties,
                    row_number() OVER (PARTITION BY vessel_call ORDER BY confidence DESC, visit_id) AS rank
               FROM cand),
         best AS (SELECT * FROM ranked WHERE rank = 1 AND ties = 1)
@@ -318,7 +333,6 @@ BEGIN
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION match_vessels(regclass) IS 'Matches VESSEL_LIST entries to TOS vessel visits (IMO, call sign, name, ETA window) with a confidence.';
 
 -- Manual override of a vessel match (NULL visit_id: back to automatic).
 CREATE FUNCTION set_vessel_match(vessel_call text, visit_id text) RETURNS void
@@ -335,7 +349,7 @@ BEGIN
     END IF;
     INSERT INTO vasscm.vessel_match AS m (vessel_call, visit_id, confidence, method, manual)
     VALUES (k, visit_id, 1.00, 'manual', true)
-    ON CONFLICT (vessel_call) DO UPDATE SET visit_id = EXCLUDED.visit_id, confidence = 1.00, method = 'manual', manual = true,
+    ON CONFLICT ON CONSTRAINT vessel_match_pkey DO UPDATE SET visit_id = EXCLUDED.visit_id, confidence = 1.00, method = 'manual', manual = true,
                                             matched_at = now(), matched_by = session_user;
 END
 $$;

@@ -1,8 +1,8 @@
 -- Roles and least privilege. Nothing is granted to PUBLIC. Four roles (NOLOGIN; grant them
 -- to login roles):
---   vasscm_reader    reads clearance, outbox, history, inbox, catalogue; builds/validates/parses
---   vasscm_operator  reader + approve, reject, requeue, enqueue
---   vasscm_admin     reader + bindings and catalogue
+--   vasscm_reader    reads clearance (functions, views, gate-out checks), outbox, history, inbox, catalogue; builds/validates/parses
+--   vasscm_operator  reader + approve, reject, requeue, enqueue, queries to customs, reports (18/19, DISCHARGE_DONE, YARD_MAP), scans, vessel overrides
+--   vasscm_admin     reader + bindings, catalogue, settings, jobs
 --   vasscm_worker    claims, records signed messages, replies, failures, inbound messages
 -- Functions that change state run SECURITY DEFINER with a fixed search_path, so that no role
 -- needs write access to the tables themselves.
@@ -67,3 +67,48 @@ GRANT EXECUTE ON FUNCTION vasscm.claim(text, int, int), vasscm.release(uuid, tex
                           vasscm.record_reply(uuid, text, int), vasscm.record_failure(uuid, text, int, text, int, float8, float8),
                           vasscm.record_refused(text, text), vasscm.receive(text)
    TO vasscm_worker;
+
+-- Clearance (sql/clearance.sql, gate.sql, obligations.sql).
+ALTER FUNCTION vasscm.record_scan(text, timestamptz, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.set_vessel_match(text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.report_yard_map(regclass, boolean) SECURITY DEFINER;
+ALTER FUNCTION vasscm.report_discrepancies(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.report_discharge_done(text, boolean) SECURITY DEFINER;
+ALTER FUNCTION vasscm.cancel_passed(uuid, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.check_container(text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.check_declaration(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.check_bl(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.request_tranship_id(text, text, text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.set_setting(text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.reapply_inbox() SECURITY DEFINER;
+ALTER FUNCTION vasscm.match_vessels(regclass) SECURITY DEFINER;
+ALTER FUNCTION vasscm.discharge_done_due() SECURITY DEFINER;
+ALTER FUNCTION vasscm.refresh_deadline_alerts() SECURITY DEFINER;
+
+-- Reader: the clearance state, its views and queries (plain SQL functions, inlined into reports).
+GRANT SELECT ON vasscm.setting, vasscm.declaration, vasscm.declaration_container, vasscm.declaration_bulk,
+                vasscm.expected_list, vasscm.expected_item, vasscm.scan_selection, vasscm.scan_record,
+                vasscm.customs_vessel, vasscm.vessel_match, vasscm.tranship_id, vasscm.clearance_history,
+                vasscm.yard_block_reported, vasscm.deadline_alert,
+                vasscm.clearance_state, vasscm.gate_outs, vasscm.gate_ins, vasscm.vessel_calls, vasscm.deadlines
+   TO vasscm_reader;
+GRANT EXECUTE ON FUNCTION vasscm.clearance(text), vasscm.clearance_by_declaration(text), vasscm.clearance_by_bl(text),
+                          vasscm.gate_out_check(text, text, text, text[]),
+                          vasscm.gate_out_check_bulk(text, text, numeric, numeric, numeric),
+                          vasscm.query_result(uuid), vasscm.discrepancies(text),
+                          vasscm._norm(text), vasscm._kg(numeric, text), vasscm._channel_name(smallint),
+                          vasscm._unknown(text, text, text), vasscm._counts(text), vasscm._fmt(numeric),
+                          vasscm._expected_seal(text, text, text, timestamptz), vasscm._setting_value(text),
+                          vasscm._vessel_call(text)
+   TO vasscm_reader;
+
+GRANT EXECUTE ON FUNCTION vasscm.record_scan(text, timestamptz, text), vasscm.set_vessel_match(text, text),
+                          vasscm.report_yard_map(regclass, boolean), vasscm.report_discrepancies(text),
+                          vasscm.report_discharge_done(text, boolean), vasscm.cancel_passed(uuid, text),
+                          vasscm.check_container(text, text), vasscm.check_declaration(text), vasscm.check_bl(text),
+                          vasscm.request_tranship_id(text, text, text, text)
+   TO vasscm_operator;
+
+GRANT EXECUTE ON FUNCTION vasscm.set_setting(text, text), vasscm.reapply_inbox(), vasscm.match_vessels(regclass),
+                          vasscm.discharge_done_due(), vasscm.refresh_deadline_alerts()
+   TO vasscm_admin;

@@ -9,6 +9,8 @@ mod tests {
     use pgrx::prelude::*;
 
     fn setup() {
+        // these tests share declaration numbers and one of them truncates: one at a time
+        Spi::run("SELECT pg_advisory_xact_lock(5505)").unwrap();
         Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'; SET vasscm.place_code = '03CCC01'").unwrap();
     }
 

@@ -11,7 +11,12 @@
 //!   slowly, or answer the next n with hostile bodies.
 //! - `POST /script`: `{"message_type": "04", "data": {...}, "deliver_to": "http://…"}` — a
 //!   customs → port message signed with the customs key, queued for `GET /outbound` or pushed.
-//! - `GET /outbound`: the next scripted message (200), or 204.
+//! - `GET /outbound`: the next scripted message or query answer (200), or 204.
+//!
+//! Queries (CHECK_CONTAINER, CHECK_DECLARATION, CHECK_BL, TRANSHIP_ID_REQUEST) are answered
+//! like customs does: accepted with a 200, then a signed CHECK_RESULT / TRANSHIP_ID_RESULT
+//! (`Request_ID` = the query's Transaction_ID) is queued for `GET /outbound`. The answers come
+//! from what the simulator itself told the port in scripted 04 / 05 / 06 / 07 messages.
 //!
 //! Usage: `vasscm-customs-sim --listen 127.0.0.1:8088 --port-cert port.pem --customs-key key.pem
 //!         --customs-cert customs.pem`
@@ -22,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{info, warn};
@@ -66,8 +71,126 @@ impl Faults {
     }
 }
 
+/// A declaration as the simulated customs knows it, from the messages it sent.
+#[derive(Default)]
+struct Declaration {
+    channel: Option<String>,
+    registered: Option<String>,
+    status: Option<String>,
+    containers: HashSet<String>,
+    bls: HashSet<String>,
+    eligible: bool,
+}
+
+/// What the simulated customs told the port, to answer queries consistently.
+#[derive(Default)]
+struct CustomsView {
+    declarations: BTreeMap<String, Declaration>,
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+impl CustomsView {
+    /// Records a customs → port message the simulator sent.
+    fn record(&mut self, code: &str, data: &Value) {
+        let Some(no) = text(data, "SO_TK") else { return };
+        let d = self.declarations.entry(no.to_string()).or_default();
+        match code {
+            "04" | "05" => {
+                d.eligible = true;
+                d.channel = text(data, "LUONG").map(str::to_string).or(d.channel.take());
+                d.registered = text(data, "NGAY_DK").map(str::to_string).or(d.registered.take());
+                for item in data.get("LIST_CONTAINER").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(c) = text(item, "SO_CONTAINER") {
+                        d.containers.insert(vasscm_core::container::normalize(c));
+                    }
+                }
+                if let Some(bl) = text(data, "SO_VAN_DON") {
+                    d.bls.insert(bl.trim().to_uppercase());
+                }
+            }
+            "06" => {
+                let st = text(data, "TRANG_THAI_TK").unwrap_or_default();
+                if d.status.as_deref() != Some("HUY") {
+                    d.status = if st == "BO_TAM_DUNG" { None } else { Some(st.to_string()) };
+                }
+            }
+            "07" => {
+                for item in data.get("LIST_CONTAINER").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(c) = text(item, "SO_CONTAINER") {
+                        let c = vasscm_core::container::normalize(c);
+                        if text(item, "THAO_TAC") == Some("HUY") {
+                            d.containers.remove(&c);
+                        } else {
+                            d.containers.insert(c);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The CHECK_RESULT data answering a query.
+    fn answer(&self, code: &str, q: &Value) -> Value {
+        let container = text(q, "SO_CONTAINER").map(vasscm_core::container::normalize);
+        let bl = text(q, "SO_VAN_DON").map(|b| b.trim().to_uppercase());
+        let found = self.declarations.iter().find(|(no, d)| match code {
+            "CHECK_DECLARATION" => Some(no.as_str()) == text(q, "SO_TK"),
+            "CHECK_BL" => bl.as_ref().is_some_and(|b| d.bls.contains(b)),
+            _ => {
+                container.as_ref().is_some_and(|c| d.containers.contains(c))
+                    && text(q, "SO_TK").is_none_or(|t| t == no.as_str())
+            }
+        });
+        let mut a = serde_json::Map::new();
+        if let Some(c) = &container {
+            a.insert("SO_CONTAINER".into(), json!(c));
+        }
+        if let Some(b) = &bl {
+            a.insert("SO_VAN_DON".into(), json!(b));
+        }
+        match found {
+            Some((no, d)) => {
+                let ok = d.eligible && d.status.is_none();
+                a.insert("SO_TK".into(), json!(no));
+                a.insert("DU_DIEU_KIEN".into(), json!(if ok { "Y" } else { "N" }));
+                if let Some(ch) = &d.channel {
+                    a.insert("LUONG".into(), json!(ch));
+                }
+                if let Some(st) = &d.status {
+                    a.insert("TRANG_THAI_TK".into(), json!(st));
+                }
+                if let Some(r) = &d.registered {
+                    a.insert("NGAY_DK".into(), json!(r));
+                }
+                if !ok {
+                    a.insert("GHI_CHU".into(), json!("Chưa đủ điều kiện qua khu vực giám sát / not eligible"));
+                }
+            }
+            None => {
+                if let Some(t) = text(q, "SO_TK") {
+                    a.insert("SO_TK".into(), json!(t));
+                }
+                a.insert("DU_DIEU_KIEN".into(), json!("N"));
+                a.insert("GHI_CHU".into(), json!("Không có dữ liệu / no customs data"));
+            }
+        }
+        Value::Object(a)
+    }
+}
+
+/// A stable identification number for a container moving to another port.
+fn tranship_number(container: &str, destination: &str) -> String {
+    let h = format!("{container}>{destination}").bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    format!("DD{}{:010}", destination.chars().take(4).collect::<String>(), h % 10_000_000_000)
+}
+
 struct Sim {
     cats: Catalogues,
+    customs_view: Mutex<CustomsView>,
     port_cert: Certificate,
     customs_key: KeySigner,
     customs_cert: Certificate,
@@ -113,6 +236,7 @@ async fn main() {
     let cat = Catalogue::from_json(vasscm_core::BUILTIN_CATALOGUE_V1).unwrap_or_else(|e| fail("catalogue", e.to_string()));
     let sim = Arc::new(Sim {
         cats: Catalogues::single(cat),
+        customs_view: Mutex::new(CustomsView::default()),
         port_cert: Certificate::from_bytes(&read(&port_cert)).unwrap_or_else(|e| fail("port certificate", e.to_string())),
         customs_key: KeySigner::from_pem(&read(&key)).unwrap_or_else(|e| fail("customs key", e.to_string())),
         customs_cert: Certificate::from_bytes(&read(&cert)).unwrap_or_else(|e| fail("customs certificate", e.to_string())),
@@ -240,10 +364,30 @@ async fn receive(State(sim): State<Shared>, body: String) -> Response {
     }
     if accepted {
         info!(%tid, %kind, "accepted");
+        if let Ok(p) = &parsed {
+            queue_answer(&sim, &kind, &Value::Object(p.data.clone()), &tid, &sender);
+        }
     } else {
         warn!(%tid, %kind, errors = errors.len(), "rejected");
     }
     respond(soap_in, StatusCode::OK, reply)
+}
+
+/// Queues customs' answer to a query (CHECK_* → CHECK_RESULT, TRANSHIP_ID_REQUEST → TRANSHIP_ID_RESULT).
+fn queue_answer(sim: &Sim, kind: &str, data: &Value, tid: &str, port: &str) {
+    let (code, answer) = match kind {
+        "CHECK_CONTAINER" | "CHECK_DECLARATION" | "CHECK_BL" => ("CHECK_RESULT", lock(&sim.customs_view).answer(kind, data)),
+        "TRANSHIP_ID_REQUEST" => {
+            let c = vasscm_core::container::normalize(text(data, "SO_CONTAINER").unwrap_or_default());
+            let dest = text(data, "CANG_DEN").unwrap_or_default();
+            ("TRANSHIP_ID_RESULT", json!({"SO_CONTAINER": c, "SO_DINH_DANH": tranship_number(&c, dest), "CANG_DEN": dest}))
+        }
+        _ => return,
+    };
+    match customs_message(sim, code, &answer, &json!({"Request_ID": tid}), port) {
+        Ok(xml) => lock(&sim.outbound).push_back(xml),
+        Err(e) => warn!(%tid, "cannot build the answer {code}: {e}"),
+    }
 }
 
 async fn stats(State(sim): State<Shared>) -> Json<Value> {
@@ -292,6 +436,7 @@ async fn script(State(sim): State<Shared>, Json(cmd): Json<Value>) -> Response {
         Ok(x) => x,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
+    lock(&sim.customs_view).record(&code, &data);
     let tid = vasscm_core::parse(&sim.cats, &xml, &Limits::default())
         .ok()
         .and_then(|p| p.header.get("Transaction_ID").and_then(Value::as_str).map(str::to_string))

@@ -61,6 +61,8 @@ SELECT vasscm.bind('tos_cargo_move', '15', $m${
     "MA_DIA_DIEM":     "'03CCC01'",
     "LOAI_HANG":       "CASE flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END",
     "TEN_TAU":         "vessel_name",
+    "MA_TAU":          "vessel_imo",
+    "SO_CHUYEN":       "voyage",
     "LOAI_HANG_HOA":   "CASE cargo_kind WHEN 'PACKAGE' THEN 'KIEN' WHEN 'LIQUID' THEN 'LONG' ELSE 'ROI' END",
     "SO_VAN_DON":      "bl_no",
     "SO_TK":           "declaration_no",
@@ -89,4 +91,38 @@ SELECT vasscm.bind('tos_cargo_move', '22', $m${
     "PHUONG_TIEN":     "CASE means WHEN 'TRUCK' THEN 'XE' WHEN 'BARGE' THEN 'SALAN' WHEN 'PIPELINE' THEN 'DUONG_ONG' ELSE 'TAU' END",
     "SO_PHUONG_TIEN":  "vehicle",
     "THOI_GIAN":       "moved_at"
+}$m$, '{INSERT}', $c$direction = 'OUT'$c$);
+
+-- Liquids by pipeline: the volume is the difference of the meter readings.
+SELECT vasscm.bind('tos_pump_reading', '15', $m${
+    "MA_HQ":           "'03CC'",
+    "MA_DIA_DIEM":     "'03CCC01'",
+    "LOAI_HANG":       "CASE flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END",
+    "TEN_TAU":         "vessel_name",
+    "MA_TAU":          "vessel_imo",
+    "SO_CHUYEN":       "voyage",
+    "LOAI_HANG_HOA":   "'LONG'",
+    "SO_VAN_DON":      "bl_no",
+    "SO_TK":           "declaration_no",
+    "TRONG_LUONG":     "weight_tonnes",
+    "DVT_TRONG_LUONG": "'TNE'",
+    "THE_TICH_M3":     "meter_end_m3 - meter_start_m3",
+    "PHUONG_TIEN":     "'DUONG_ONG'",
+    "SO_PHUONG_TIEN":  "meter",
+    "THOI_GIAN":       "pumped_at"
+}$m$, '{INSERT,UPDATE,DELETE}', $c$direction = 'IN'$c$);
+
+SELECT vasscm.bind('tos_pump_reading', '22', $m${
+    "MA_HQ":           "'03CC'",
+    "MA_DIA_DIEM":     "'03CCC01'",
+    "LOAI_HANG":       "CASE flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END",
+    "LOAI_HANG_HOA":   "'LONG'",
+    "SO_VAN_DON":      "bl_no",
+    "LIST_TK/SO_TK":   "ARRAY[declaration_no]",
+    "TRONG_LUONG":     "weight_tonnes",
+    "DVT_TRONG_LUONG": "'TNE'",
+    "THE_TICH_M3":     "meter_end_m3 - meter_start_m3",
+    "PHUONG_TIEN":     "'DUONG_ONG'",
+    "SO_PHUONG_TIEN":  "meter",
+    "THOI_GIAN":       "pumped_at"
 }$m$, '{INSERT}', $c$direction = 'OUT'$c$);

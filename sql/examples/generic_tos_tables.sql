@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS tos_cargo_move (
     declaration_no text,
     flow           text NOT NULL DEFAULT 'IMPORT',
     vessel_name    text,
+    vessel_imo     text,
+    voyage         text,
     quantity       numeric,
     quantity_unit  text,
     weight_tonnes  numeric NOT NULL,
@@ -52,4 +54,39 @@ CREATE TABLE IF NOT EXISTS tos_seal_change (
     new_seal     text NOT NULL,
     reason       text NOT NULL,
     changed_at   timestamptz NOT NULL
+);
+
+-- Liquids through a pipeline: one row per pump-in / pump-out, with the flow meter's readings
+-- at start and end (the volume is their difference) and the weight the meter computed.
+CREATE TABLE IF NOT EXISTS tos_pump_reading (
+    reading_id     bigint PRIMARY KEY,
+    direction      text NOT NULL,                      -- IN / OUT
+    meter          text NOT NULL,
+    bl_no          text,
+    declaration_no text,
+    flow           text NOT NULL DEFAULT 'IMPORT',
+    vessel_name    text,
+    vessel_imo     text,
+    voyage         text,
+    meter_start_m3 numeric NOT NULL,
+    meter_end_m3   numeric NOT NULL,
+    weight_tonnes  numeric NOT NULL,
+    pumped_at      timestamptz NOT NULL
+);
+
+-- The yard, for YARD_MAP (vasscm.report_yard_map reads these column names).
+CREATE TABLE IF NOT EXISTS tos_yard_block (
+    block_code   text PRIMARY KEY,
+    block_name   text,
+    capacity_teu numeric,
+    used_teu     numeric
+);
+
+-- Vessel visits, for matching customs' VESSEL_LIST (vasscm.match_vessels reads these names).
+CREATE TABLE IF NOT EXISTS tos_vessel_visit (
+    visit_id    text PRIMARY KEY,
+    imo         text,
+    call_sign   text,
+    vessel_name text,
+    eta         timestamptz
 );

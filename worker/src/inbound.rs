@@ -23,10 +23,28 @@ pub async fn handle(db: &Client, customs_cert: Option<&vasscm_dsig::Certificate>
     if let Err(e) = vasscm_dsig::verify(&message, &cert.x509) {
         return refuse(format!("customs signature refused: {e}")).await;
     }
-    match queue::receive(db, &message).await {
-        Ok(tid) => Ok(tid),
-        Err(e) => refuse(format!("not stored: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))).await,
+    let mut attempt = 0;
+    loop {
+        match queue::receive(db, &message).await {
+            Ok(tid) => return Ok(tid),
+            Err(e) if attempt < TRANSIENT_RETRIES && is_transient(&e) => {
+                attempt += 1;
+                warn!(error = %e, attempt, "storing an inbound message hit a transient database error; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => {
+                return refuse(format!("not stored: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))).await
+            }
+        }
     }
+}
+
+/// How often a deadlock or serialization failure while storing an inbound message is retried.
+const TRANSIENT_RETRIES: u64 = 5;
+
+/// Deadlocks, serialization failures and lock timeouts: the same call may succeed again.
+fn is_transient(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| c.code().starts_with("40") || c.code() == "55P03")
 }
 
 /// Polls `url` for customs → port messages until the process stops.
