@@ -580,6 +580,18 @@ SELECT o.id, o.transaction_id, o.message_type, o.status,
                     WHERE c.original_transaction_id = o.transaction_id AND c.message_type = '17' AND vasscm._counts(c.status));
 COMMENT ON VIEW gate_ins IS 'Gate-ins (14 container, 15 bulk) as amended (16), without the cancelled ones (17).';
 
+-- Has a container left under a declaration? A gate-out (21) that counts, listing that
+-- declaration (or none: empty container), not cancelled by an accepted CANCEL_PASSED.
+CREATE FUNCTION _gone(container_no text, declaration_no text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT EXISTS (SELECT 1 FROM vasscm.outbox g
+                    WHERE g.message_type = '21' AND g.data ->> 'SO_CONTAINER' = container_no AND vasscm._counts(g.status)
+                      AND (g.data -> 'LIST_TK' ? declaration_no OR coalesce(jsonb_array_length(g.data -> 'LIST_TK'), 0) = 0)
+                      AND NOT EXISTS (SELECT 1 FROM vasscm.outbox c
+                                       WHERE c.original_transaction_id = g.transaction_id AND c.message_type = 'CANCEL_PASSED'
+                                         AND c.status = 'accepted'))
+$$;
+
 -- The clearance of every container and every bulk B/L of every declaration customs told us
 -- about, plus containers customs expects (01) that no declaration covers yet.
 CREATE VIEW clearance_state AS
@@ -589,11 +601,10 @@ WITH containers AS (
            EXISTS (SELECT 1 FROM vasscm.scan_selection s WHERE s.container_no = dc.container_no) AS scan_required,
            EXISTS (SELECT 1 FROM vasscm.scan_selection s JOIN vasscm.scan_record r USING (container_no)
                     WHERE s.container_no = dc.container_no AND r.scanned_at >= s.selected_at - interval '1 day') AS scan_done,
-           EXISTS (SELECT 1 FROM vasscm.gate_outs g
-                    WHERE g.message_type = '21' AND g.container_no = dc.container_no
-                      AND (dc.declaration_no = ANY (g.declarations) OR g.declarations = '{}')) AS gone
+           go.gone
       FROM vasscm.declaration_container dc
       JOIN vasscm.declaration d USING (declaration_no)
+      CROSS JOIN LATERAL (SELECT vasscm._gone(dc.container_no, dc.declaration_no) AS gone OFFSET 0) go
 ), bulk AS (
     SELECT b.*, d.registered_on, d.customs_office, d.cargo_flow, d.channel, d.eligible_form, d.eligible_at, d.eligible_by,
            d.status, d.status_at, d.status_by, d.status_reason, d.updated_at, o.*
@@ -661,10 +672,14 @@ $$;
 -- report's LATERAL join and uses the indexes.
 CREATE FUNCTION clearance(container_no text) RETURNS SETOF clearance_state
 LANGUAGE sql STABLE AS $$
-    SELECT s.* FROM vasscm.clearance_state s WHERE s.container_no = vasscm.normalize_container_no(clearance.container_no)
-    UNION ALL
-    SELECT u.* FROM vasscm._unknown(vasscm.normalize_container_no(clearance.container_no), NULL, NULL) u
-     WHERE NOT EXISTS (SELECT 1 FROM vasscm.clearance_state s WHERE s.container_no = vasscm.normalize_container_no(clearance.container_no))
+    SELECT r.* FROM (SELECT vasscm.normalize_container_no(clearance.container_no) AS k OFFSET 0) n
+    CROSS JOIN LATERAL (
+        SELECT s.* FROM vasscm.clearance_state s WHERE s.container_no = n.k
+        UNION ALL
+        SELECT u.* FROM vasscm._unknown(n.k, NULL, NULL) u
+         WHERE NOT EXISTS (SELECT 1 FROM vasscm.declaration_container dc WHERE dc.container_no = n.k)
+           AND NOT EXISTS (SELECT 1 FROM vasscm.expected_item i JOIN vasscm.expected_list l ON l.transaction_id = i.list_id AND l.current
+                            WHERE i.container_no = n.k)) r
 $$;
 COMMENT ON FUNCTION clearance(text) IS 'Clearance of a container (number normalised): one row per declaration, or one row with state unknown.';
 

@@ -73,8 +73,7 @@ BEGIN
             why := why || format('Niêm phong hải quan %s không khớp dữ liệu hải quan (%s) / customs seal %s does not match customs data (%s)',
                                  coalesce(vasscm._norm(customs_seal), 'trống'), want, coalesce(vasscm._norm(customs_seal), 'none'), want);
         END IF;
-        IF EXISTS (SELECT 1 FROM vasscm.gate_outs g WHERE g.message_type = '21' AND g.container_no = cont
-                      AND (r.declaration_no = ANY (g.declarations) OR g.declarations = '{}')) THEN
+        IF vasscm._gone(cont, r.declaration_no) THEN
             why := why || format('Container %s đã ra khỏi khu vực giám sát theo tờ khai %s (mẫu 21 đã gửi) / container %s already left under declaration %s (form 21 sent)',
                                  cont, r.declaration_no, cont, r.declaration_no);
         END IF;

@@ -97,7 +97,7 @@ GRANT EXECUTE ON FUNCTION vasscm.clearance(text), vasscm.clearance_by_declaratio
                           vasscm.gate_out_check_bulk(text, text, numeric, numeric, numeric),
                           vasscm.query_result(uuid), vasscm.discrepancies(text),
                           vasscm._norm(text), vasscm._kg(numeric, text), vasscm._channel_name(smallint),
-                          vasscm._unknown(text, text, text), vasscm._counts(text), vasscm._fmt(numeric),
+                          vasscm._unknown(text, text, text), vasscm._counts(text), vasscm._gone(text, text), vasscm._fmt(numeric),
                           vasscm._expected_seal(text, text, text, timestamptz), vasscm._setting_value(text),
                           vasscm._vessel_call(text)
    TO vasscm_reader;
