@@ -65,18 +65,29 @@ CREATE INDEX outbox_by_source ON outbox (binding_id, source_key, message_type) W
 CREATE INDEX outbox_by_order ON outbox (order_key, id);
 CREATE INDEX outbox_by_original ON outbox (original_transaction_id) WHERE original_transaction_id IS NOT NULL;
 
+-- Append-only and hash-chained (sql/audit.sql), in monthly partitions by `at`.
+CREATE SEQUENCE outbox_history_id_seq;
 CREATE TABLE outbox_history (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id             bigint NOT NULL DEFAULT nextval('vasscm.outbox_history_id_seq'),
     outbox_id      bigint NOT NULL,
     transaction_id uuid NOT NULL,
     at             timestamptz NOT NULL DEFAULT clock_timestamp(),
     actor          text NOT NULL DEFAULT session_user,
     from_status    text,
     to_status      text NOT NULL,
-    reason         text
-);
-COMMENT ON TABLE outbox_history IS 'Every status change of every outbox message: who, when, from, to, why.';
+    reason         text,
+    chain_seq      bigint,
+    prev_hash      bytea,
+    row_hash       bytea,
+    PRIMARY KEY (id, at)
+) PARTITION BY RANGE (at);
+ALTER SEQUENCE outbox_history_id_seq OWNED BY outbox_history.id;
+CREATE TABLE outbox_history_default PARTITION OF outbox_history DEFAULT;
+COMMENT ON TABLE outbox_history IS 'Every status change of every outbox message: who, when, from, to, why. Append-only, hash-chained, monthly partitions.';
 CREATE INDEX outbox_history_by_message ON outbox_history (outbox_id, id);
+CREATE INDEX outbox_history_by_at ON outbox_history (at);
+CREATE INDEX outbox_history_chain ON outbox_history (chain_seq) WHERE chain_seq IS NOT NULL;
+CREATE INDEX outbox_history_unsealed ON outbox_history (id) WHERE chain_seq IS NULL;
 
 -- History and wake-up. ENABLE ALWAYS: these must also fire inside the logical replication
 -- apply worker (session_replication_role = replica), where captures happen.

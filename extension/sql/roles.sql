@@ -2,7 +2,7 @@
 -- to login roles):
 --   vasscm_reader    reads clearance (functions, views, gate-out checks), outbox, history, inbox, catalogue; builds/validates/parses
 --   vasscm_operator  reader + approve, reject, requeue, enqueue, queries to customs, reports (18/19, DISCHARGE_DONE, YARD_MAP), scans, vessel overrides
---   vasscm_admin     reader + bindings, catalogue, settings, jobs
+--   vasscm_admin     reader + bindings, catalogue, settings, jobs (pg_cron), audit verification
 --   vasscm_worker    claims, records signed messages, replies, failures, inbound messages
 -- Functions that change state run SECURITY DEFINER with a fixed search_path, so that no role
 -- needs write access to the tables themselves.
@@ -112,3 +112,19 @@ GRANT EXECUTE ON FUNCTION vasscm.record_scan(text, timestamptz, text), vasscm.se
 GRANT EXECUTE ON FUNCTION vasscm.set_setting(text, text), vasscm.reapply_inbox(), vasscm.match_vessels(regclass),
                           vasscm.discharge_done_due(), vasscm.refresh_deadline_alerts()
    TO vasscm_admin;
+
+-- Operations (sql/audit.sql, operations.sql): jobs are admin functions run as the owner.
+ALTER FUNCTION vasscm.schedule_jobs() SECURITY DEFINER;
+ALTER FUNCTION vasscm.unschedule_jobs() SECURITY DEFINER;
+ALTER FUNCTION vasscm.requeue_expired() SECURITY DEFINER;
+ALTER FUNCTION vasscm.match_vessels_job() SECURITY DEFINER;
+ALTER FUNCTION vasscm.seal_audit() SECURITY DEFINER;
+ALTER FUNCTION vasscm.verify_audit(boolean) SECURITY DEFINER;
+ALTER FUNCTION vasscm.maintain_partitions() SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION vasscm.schedule_jobs(), vasscm.unschedule_jobs(), vasscm.requeue_expired(), vasscm.match_vessels_job(),
+                          vasscm.seal_audit(), vasscm.verify_audit(boolean), vasscm.maintain_partitions()
+   TO vasscm_admin;
+-- Monitoring views for everyone who reads (they read the logs as the view owner, aggregated).
+GRANT SELECT ON vasscm.queue_depth, vasscm.oldest_waiting, vasscm.stuck_messages, vasscm.error_rates, vasscm.latency,
+                vasscm.job, vasscm.audit_anchor
+   TO vasscm_reader;

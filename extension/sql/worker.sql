@@ -2,8 +2,10 @@
 -- record replies and failures, receive customs → port messages. The worker (worker/) calls
 -- only these functions; the state and the retry policy live here, readable by a DBA.
 
+-- Append-only and hash-chained (sql/audit.sql), in monthly partitions by `at`.
+CREATE SEQUENCE message_log_id_seq;
 CREATE TABLE message_log (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id             bigint NOT NULL DEFAULT nextval('vasscm.message_log_id_seq'),
     at             timestamptz NOT NULL DEFAULT clock_timestamp(),
     transaction_id uuid,
     direction      text NOT NULL CHECK (direction IN ('out', 'in')),
@@ -11,10 +13,19 @@ CREATE TABLE message_log (
     http_status    int,
     body           text,
     note           text,
-    actor          text NOT NULL DEFAULT session_user
-);
-COMMENT ON TABLE message_log IS 'Append-only log of every signed message sent and every raw reply or inbound message.';
+    actor          text NOT NULL DEFAULT session_user,
+    chain_seq      bigint,
+    prev_hash      bytea,
+    row_hash       bytea,
+    PRIMARY KEY (id, at)
+) PARTITION BY RANGE (at);
+ALTER SEQUENCE message_log_id_seq OWNED BY message_log.id;
+CREATE TABLE message_log_default PARTITION OF message_log DEFAULT;
+COMMENT ON TABLE message_log IS 'Every signed message sent and every raw reply or inbound message. Append-only, hash-chained, monthly partitions.';
 CREATE INDEX message_log_by_transaction ON message_log (transaction_id, id);
+CREATE INDEX message_log_by_at ON message_log (at);
+CREATE INDEX message_log_chain ON message_log (chain_seq) WHERE chain_seq IS NOT NULL;
+CREATE INDEX message_log_unsealed ON message_log (id) WHERE chain_seq IS NULL;
 
 CREATE TABLE inbox (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

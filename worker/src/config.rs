@@ -40,6 +40,23 @@ pub struct Config {
     /// Customs → port messages.
     #[serde(default)]
     pub inbound: Inbound,
+    /// Prometheus metrics and health check.
+    #[serde(default)]
+    pub metrics: Metrics,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Address of `/metrics` and `/healthz` (default `127.0.0.1:9187`, loopback only); `off` disables.
+    pub listen: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { listen: "127.0.0.1:9187".into() }
+    }
 }
 
 /// `[database]`

@@ -1,7 +1,9 @@
 //! Customs → port messages: polled from customs or received on a port-side endpoint, verified
 //! against customs' certificate, then stored by `vasscm.receive`.
 
+use crate::metrics::Metrics;
 use crate::queue;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::Client;
@@ -48,17 +50,21 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Polls `url` for customs → port messages until the process stops.
-pub async fn poll(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, url: String, interval: Duration) {
+pub async fn poll(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, url: String, interval: Duration, stats: Arc<Metrics>) {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
     loop {
         match client.get(&url).send().await {
             Ok(resp) if resp.status().as_u16() == 200 => match resp.text().await {
                 Ok(body) => match handle(&db, cert.as_ref(), &body).await {
                     Ok(tid) => {
+                        stats.inbound_stored.fetch_add(1, Ordering::Relaxed);
                         info!(%tid, "inbound message stored");
                         continue; // there may be more: poll again at once
                     }
-                    Err(why) => warn!(%why, "inbound message refused"),
+                    Err(why) => {
+                        stats.inbound_refused.fetch_add(1, Ordering::Relaxed);
+                        warn!(%why, "inbound message refused")
+                    }
                 },
                 Err(e) => warn!(error = %e, "reading an inbound message failed"),
             },
@@ -71,18 +77,24 @@ pub async fn poll(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, url: 
 }
 
 /// Serves `POST /` on `addr` for customs to push messages.
-pub async fn listen(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, addr: String) -> std::io::Result<()> {
+pub async fn listen(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, addr: String, stats: Arc<Metrics>) -> std::io::Result<()> {
     use axum::extract::State;
     use axum::http::StatusCode;
     use axum::routing::post;
-    type Shared = (Arc<Client>, Option<vasscm_dsig::Certificate>);
+    type Shared = (Arc<Client>, Option<vasscm_dsig::Certificate>, Arc<Metrics>);
     async fn push(State(state): State<Arc<Shared>>, body: String) -> (StatusCode, String) {
         match handle(&state.0, state.1.as_ref(), &body).await {
-            Ok(tid) => (StatusCode::OK, format!("accepted {tid}\n")),
-            Err(why) => (StatusCode::BAD_REQUEST, format!("{why}\n")),
+            Ok(tid) => {
+                state.2.inbound_stored.fetch_add(1, Ordering::Relaxed);
+                (StatusCode::OK, format!("accepted {tid}\n"))
+            }
+            Err(why) => {
+                state.2.inbound_refused.fetch_add(1, Ordering::Relaxed);
+                (StatusCode::BAD_REQUEST, format!("{why}\n"))
+            }
         }
     }
-    let app = axum::Router::new().route("/", post(push)).with_state(Arc::new((db, cert)));
+    let app = axum::Router::new().route("/", post(push)).with_state(Arc::new((db, cert, stats)));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     info!(%addr, "listening for customs → port messages");
     axum::serve(listener, app).await

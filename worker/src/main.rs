@@ -7,6 +7,7 @@
 mod config;
 mod hsm;
 mod inbound;
+mod metrics;
 mod queue;
 mod transport;
 
@@ -173,6 +174,16 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
     let transport = Arc::new(transport::Transport::new(&cfg.customs)?);
     let notify = Arc::new(Notify::new());
     let db = Arc::new(connect(&cfg, Some(notify.clone())).await?);
+    let stats = Arc::new(metrics::Metrics::default());
+    if cfg.metrics.listen != "off" && !cfg.metrics.listen.is_empty() {
+        let (m, addr) = (stats.clone(), cfg.metrics.listen.clone());
+        let mdb = Arc::new(connect(&cfg, None).await?);
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(m, mdb, addr.clone()).await {
+                warn!(%addr, "cannot serve /metrics and /healthz: {e} (the worker goes on without them)");
+            }
+        });
+    }
     // One more connection per message in flight (up to 8): a single backend would serialise
     // every reply and log write.
     let mut pool = Vec::new();
@@ -196,14 +207,14 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
             let url = cfg.inbound.poll_url.clone().ok_or_else(|| WorkerError::Other("[inbound] poll needs poll_url".into()))?;
             let db2 = Arc::new(connect(&cfg, None).await?);
             let interval = Duration::from_millis(cfg.inbound.poll_interval_ms.unwrap_or(5000));
-            tokio::spawn(inbound::poll(db2, customs_cert.clone(), url, interval));
+            tokio::spawn(inbound::poll(db2, customs_cert.clone(), url, interval, stats.clone()));
         }
         "listen" => {
             let addr = cfg.inbound.listen.clone().ok_or_else(|| WorkerError::Other("[inbound] listen needs listen".into()))?;
             let db2 = Arc::new(connect(&cfg, None).await?);
-            let cert = customs_cert.clone();
+            let (cert, m) = (customs_cert.clone(), stats.clone());
             tokio::spawn(async move {
-                if let Err(e) = inbound::listen(db2, cert, addr).await {
+                if let Err(e) = inbound::listen(db2, cert, addr, m).await {
                     error!("inbound endpoint: {e}");
                 }
             });
@@ -231,6 +242,7 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
         for (i, m) in batch.iter().enumerate() {
             let conn = pool[(next_conn + i) % pool.len()].clone();
             let permit = sem.clone().acquire_owned().await.map_err(|e| WorkerError::Other(e.to_string()))?;
+            let stats = stats.clone();
             let (db, hsm, transport, cert, wcfg, fatal_tx, m, wake) = (
                 conn,
                 hsm.clone(),
@@ -242,9 +254,12 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
                 notify.clone(),
             );
             tokio::spawn(async move {
-                if let Err(why) = process(&db, &hsm, profile, &transport, cert.as_ref(), &wcfg, &m).await {
+                stats.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Err(why) = process(&db, &hsm, profile, &transport, cert.as_ref(), &wcfg, &m, &stats).await {
+                    stats.hsm_failed.store(true, std::sync::atomic::Ordering::Relaxed);
                     let _ = fatal_tx.try_send(why);
                 }
+                stats.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 drop(permit);
                 wake.notify_one(); // a slot is free: claim again at once
             });
@@ -281,13 +296,16 @@ async fn process(
     customs_cert: Option<&Certificate>,
     wcfg: &config::Worker,
     m: &queue::Claimed,
+    stats: &metrics::Metrics,
 ) -> Result<(), String> {
     let tid = m.transaction_id.as_str();
     let xml = m.message.clone();
     let h = hsm.clone();
+    let started = std::time::Instant::now();
     let signed = tokio::task::spawn_blocking(move || vasscm_dsig::sign(&xml, h.as_ref(), h.certificate(), profile))
         .await
         .map_err(|e| e.to_string())?;
+    stats.sign.observe(started.elapsed());
     let signed = match signed {
         Ok(s) => s,
         Err(vasscm_dsig::DsigError::Signer(why)) => {
@@ -307,6 +325,7 @@ async fn process(
         let _ = queue::release(db, tid, &format!("database: {e}")).await;
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let result = match transport.send(&signed).await {
         transport::Outcome::Reply { status, body } => {
             let verified = match customs_cert {
@@ -322,6 +341,10 @@ async fn process(
             queue::record_failure(db, tid, &error, status.map(i32::from), body.as_deref(), wcfg).await
         }
     };
+    stats.send.observe(started.elapsed());
+    if let Ok(Some(status)) = &result {
+        stats.outcome(status);
+    }
     match result {
         Ok(status) => info!(%tid, message_type = %m.message_type, attempt = m.attempts, status = status.as_deref().unwrap_or("?"), "sent"),
         Err(e) => warn!(%tid, "could not record the outcome (the lease will expire and it is re-sent with the same id): {e}"),
