@@ -41,7 +41,7 @@ BEGIN
     IF TG_OP = 'DELETE' AND current_setting('vasscm.audit_maintenance', true) = 'on' THEN
         RETURN OLD;   -- a month moved out of the default partition into its own
     END IF;
-    RAISE EXCEPTION 'vasscm: % is append-only: % refused', TG_TABLE_NAME, TG_OP
+    RAISE EXCEPTION 'vasscm: % is append-only: % refused', TG_ARGV[0], TG_OP
         USING ERRCODE = 'insufficient_privilege',
               HINT = 'Rows leave only when retention drops a whole month (vasscm.maintain_partitions(), setting audit_retention_months).';
 END
@@ -53,18 +53,18 @@ BEGIN
     IF current_setting('vasscm.audit_maintenance', true) = 'on' THEN
         RETURN NULL;
     END IF;
-    RAISE EXCEPTION 'vasscm: % is append-only: TRUNCATE refused', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION 'vasscm: % is append-only: TRUNCATE refused', TG_ARGV[0] USING ERRCODE = 'insufficient_privilege';
 END
 $$;
 
 CREATE TRIGGER message_log_append_only BEFORE UPDATE OR DELETE ON message_log
-    FOR EACH ROW EXECUTE FUNCTION _audit_append_only();
+    FOR EACH ROW EXECUTE FUNCTION _audit_append_only('message_log');
 CREATE TRIGGER message_log_no_truncate BEFORE TRUNCATE ON message_log
-    FOR EACH STATEMENT EXECUTE FUNCTION _audit_no_truncate();
+    FOR EACH STATEMENT EXECUTE FUNCTION _audit_no_truncate('message_log');
 CREATE TRIGGER outbox_history_append_only BEFORE UPDATE OR DELETE ON outbox_history
-    FOR EACH ROW EXECUTE FUNCTION _audit_append_only();
+    FOR EACH ROW EXECUTE FUNCTION _audit_append_only('outbox_history');
 CREATE TRIGGER outbox_history_no_truncate BEFORE TRUNCATE ON outbox_history
-    FOR EACH STATEMENT EXECUTE FUNCTION _audit_no_truncate();
+    FOR EACH STATEMENT EXECUTE FUNCTION _audit_no_truncate('outbox_history');
 ALTER TABLE message_log ENABLE ALWAYS TRIGGER message_log_append_only;
 ALTER TABLE message_log ENABLE ALWAYS TRIGGER message_log_no_truncate;
 ALTER TABLE outbox_history ENABLE ALWAYS TRIGGER outbox_history_append_only;
