@@ -58,6 +58,8 @@ ensure_setup() {
 install_extension() {
     log "building and installing the vasscm extension"
     (cd "$ROOT/extension" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+    # upgrade scripts (vasscm--A--B.sql) and the released install scripts of older versions
+    as_root install -m 644 "$ROOT"/migrations/vasscm--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 }
 
 # start_cluster NAME PORT [extra postgres -c options...]: a cluster under $RUN_DIR/clusters/NAME.

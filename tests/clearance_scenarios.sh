@@ -21,7 +21,7 @@ trap 'stop_simulator "$W"; kill $(cat "$W/worker.pid" 2>/dev/null) 2>/dev/null |
 psql_at "$PORT" -qc "CREATE DATABASE $DB" -c "ALTER DATABASE $DB SET vasscm.sender_code = 'CANGTEST'" \
     -c "ALTER DATABASE $DB SET vasscm.sender_name = 'Cảng thử nghiệm'" -c "ALTER DATABASE $DB SET vasscm.receiver_code = '03CC'" \
     -c "ALTER DATABASE $DB SET vasscm.place_code = '03CCC01'"
-psql_at "$PORT" -d "$DB" -qc "CREATE EXTENSION vasscm"
+create_vasscm "$PORT" "$DB"
 psql_at "$PORT" -d "$DB" -q -f "$EX/generic_tos_tables.sql"
 psql_at "$PORT" -d "$DB" -q -f "$EX/generic_tos_bindings.sql" >/dev/null
 start_simulator "$W" "$SIM_PORT"

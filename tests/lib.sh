@@ -34,3 +34,13 @@ finish() {
     echo "$1: $PASSED passed, $FAILED failed"
     [ "$FAILED" = 0 ]
 }
+
+# create_vasscm PORT DB: CREATE EXTENSION vasscm, or, with VASSCM_UPGRADE_FROM=A, create it at
+# version A and upgrade it to the current version (the suites then run on an upgraded database).
+create_vasscm() {
+    if [ -n "${VASSCM_UPGRADE_FROM:-}" ]; then
+        psql_at "$1" -d "$2" -qc "CREATE EXTENSION vasscm VERSION '$VASSCM_UPGRADE_FROM'" -c "ALTER EXTENSION vasscm UPDATE"
+    else
+        psql_at "$1" -d "$2" -qc "CREATE EXTENSION vasscm"
+    fi
+}

@@ -8,8 +8,8 @@ DB=roles_test
 psql_at "$PORT" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 psql_at "$PORT" -qc "ALTER DATABASE $DB SET vasscm.sender_code = 'CANGTEST'" -c "ALTER DATABASE $DB SET vasscm.sender_name = 'Test'" \
     -c "ALTER DATABASE $DB SET vasscm.receiver_code = '03CC'" -c "ALTER DATABASE $DB SET vasscm.place_code = '03CCC01'"
+create_vasscm "$PORT" "$DB"
 psql_at "$PORT" -d $DB -q <<'SQL'
-CREATE EXTENSION vasscm;
 DO $$ BEGIN
   CREATE ROLE t_reader LOGIN; CREATE ROLE t_operator LOGIN; CREATE ROLE t_admin LOGIN; CREATE ROLE t_worker LOGIN; CREATE ROLE t_nobody LOGIN;
 EXCEPTION WHEN duplicate_object THEN NULL; END $$;
