@@ -19,7 +19,9 @@
 //! from what the simulator itself told the port in scripted 04 / 05 / 06 / 07 messages.
 //!
 //! Usage: `vasscm-customs-sim --listen 127.0.0.1:8088 --port-cert port.pem --customs-key key.pem
-//!         --customs-cert customs.pem`
+//!         --customs-cert customs.pem`, or `vasscm-customs-sim --config sim.toml` with the same
+//! four keys (`listen`, `port_cert`, `customs_key`, `customs_cert`; see
+//! `simulator/vasscm-customs-sim.example.toml`). Command-line options override the file.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -203,6 +205,20 @@ struct Sim {
 
 type Shared = Arc<Sim>;
 
+/// `--config` file: the same settings as the command-line options.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8088`.
+    listen: Option<String>,
+    /// The port operator's certificate (PEM): messages must be signed with its key.
+    port_cert: Option<String>,
+    /// The simulated customs' private key (PEM), to sign replies and customs messages.
+    customs_key: Option<String>,
+    /// The simulated customs' certificate (PEM).
+    customs_cert: Option<String>,
+}
+
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
@@ -223,10 +239,23 @@ async fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args: Vec<String> = std::env::args().collect();
-    let (Some(listen), Some(port_cert), Some(key), Some(cert)) =
-        (arg(&args, "--listen"), arg(&args, "--port-cert"), arg(&args, "--customs-key"), arg(&args, "--customs-cert"))
-    else {
-        eprintln!("usage: vasscm-customs-sim --listen ADDR --port-cert PEM --customs-key PEM --customs-cert PEM");
+    let file = match arg(&args, "--config") {
+        Some(path) => match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| toml::from_str::<SimConfig>(&t).map_err(|e| e.to_string())) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("vasscm-customs-sim: invalid configuration {path}: {e}");
+                std::process::exit(64);
+            }
+        },
+        None => SimConfig::default(),
+    };
+    let (Some(listen), Some(port_cert), Some(key), Some(cert)) = (
+        arg(&args, "--listen").or(file.listen),
+        arg(&args, "--port-cert").or(file.port_cert),
+        arg(&args, "--customs-key").or(file.customs_key),
+        arg(&args, "--customs-cert").or(file.customs_cert),
+    ) else {
+        eprintln!("usage: vasscm-customs-sim [--config FILE] --listen ADDR --port-cert PEM --customs-key PEM --customs-cert PEM");
         std::process::exit(64);
     };
     let fail = |what: &str, e: String| -> ! {
