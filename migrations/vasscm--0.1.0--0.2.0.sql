@@ -104,6 +104,74 @@ COMMENT ON FUNCTION receive(text) IS 'Stores a verified customs → port message
 
 ALTER FUNCTION receive(text) SECURITY DEFINER;
 
+-- 2b. Capture: an outbox row restored by pg_dump brings its own history (no second row).
+CREATE OR REPLACE FUNCTION _outbox_status_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- A row restored by pg_dump (COPY, not vasscm._enqueue) brings its history with it.
+    IF TG_OP = 'INSERT' AND current_setting('vasscm.enqueueing', true) IS DISTINCT FROM 'on' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
+    VALUES (NEW.id, NEW.transaction_id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status,
+            nullif(current_setting('vasscm.status_reason', true), ''));
+    IF NEW.status = 'queued' THEN
+        PERFORM pg_notify('vasscm_outbox', NEW.message_type);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _enqueue(message_type text, data jsonb, mode text, binding_id int, source_table text, source_key jsonb,
+                         source_data jsonb, original_transaction_id uuid, order_key text, reason text)
+RETURNS outbox
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tid  uuid := gen_random_uuid();
+    prep jsonb := vasscm._prepare(message_type, data, tid::text);
+    st   text;
+    r    vasscm.outbox;
+BEGIN
+    st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
+               WHEN mode = 'manual' THEN 'pending_approval'
+               ELSE 'queued' END;
+    PERFORM set_config('vasscm.status_reason',
+                       CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') ELSE reason END, true);
+    PERFORM set_config('vasscm.enqueueing', 'on', true);
+    INSERT INTO vasscm.outbox (transaction_id, message_type, status, mode, data, source_data, message, errors, binding_id,
+                               source_table, source_key, order_key, original_transaction_id, last_error)
+    VALUES (tid, message_type, st, mode, prep -> 'data', source_data, prep ->> 'message', prep -> 'errors', binding_id,
+            source_table, source_key,
+            coalesce(order_key, prep -> 'data' ->> 'SO_CONTAINER', prep -> 'data' ->> 'SO_VAN_DON',
+                     prep -> 'data' ->> 'SO_TK', source_table || ' ' || source_key::text),
+            original_transaction_id,
+            CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END)
+    RETURNING * INTO r;
+    PERFORM set_config('vasscm.enqueueing', '', true);
+    PERFORM set_config('vasscm.status_reason', '', true);
+    RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _capture_failed(binding_id int, message_type text, source_table text, op text, sql_state text,
+                                error text, row_data jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    detail text := format('the binding could not map the %s row: %s (SQLSTATE %s)', op, error, sql_state);
+BEGIN
+    PERFORM set_config('vasscm.status_reason', detail, true);
+    PERFORM set_config('vasscm.enqueueing', 'on', true);
+    INSERT INTO vasscm.outbox (transaction_id, message_type, status, data, errors, binding_id, source_table, last_error)
+    VALUES (gen_random_uuid(), message_type, 'invalid', coalesce(row_data, '{}'),
+            jsonb_build_array(jsonb_build_object('path', '', 'rule', 'capture', 'detail', detail)),
+            binding_id, source_table, detail);
+    PERFORM set_config('vasscm.enqueueing', '', true);
+    PERFORM set_config('vasscm.status_reason', '', true);
+END
+$$;
+
+ALTER FUNCTION _capture_failed(int, text, text, text, text, text, jsonb) SECURITY DEFINER;
+
 -- 3. sql/clearance.sql
 -- Clearance: customs → port messages become state the gate and every TOS report can query.
 --
@@ -1732,17 +1800,21 @@ BEGIN
             CONTINUE WHEN to_regclass(format('vasscm.%I', part)) IS NOT NULL;
             EXECUTE format('SELECT count(*) FROM vasscm.%I WHERE at >= $1 AND at < $2', t || '_default') INTO n
               USING m::timestamptz, (m + interval '1 month')::timestamptz;
-            IF n = 0 THEN
-                EXECUTE format('CREATE TABLE vasscm.%I PARTITION OF vasscm.%I FOR VALUES FROM (%L) TO (%L)',
-                               part, t, m::timestamptz, (m + interval '1 month')::timestamptz);
-            ELSE
-                EXECUTE format('CREATE TABLE vasscm.%I (LIKE vasscm.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, t);
+            IF n > 0 THEN   -- rows of that month wait in the default partition: set them aside
+                IF to_regclass('pg_temp.vasscm_moving_rows') IS NULL THEN
+                    CREATE TEMP TABLE vasscm_moving_rows (row jsonb) ON COMMIT DROP;
+                END IF;
+                TRUNCATE vasscm_moving_rows;
                 PERFORM set_config('vasscm.audit_maintenance', 'on', true);
-                EXECUTE format('WITH moved AS (DELETE FROM vasscm.%I WHERE at >= $1 AND at < $2 RETURNING *) INSERT INTO vasscm.%I SELECT * FROM moved',
-                               t || '_default', part) USING m::timestamptz, (m + interval '1 month')::timestamptz;
+                EXECUTE format('WITH moved AS (DELETE FROM vasscm.%I x WHERE at >= $1 AND at < $2 RETURNING x.*)
+                                INSERT INTO vasscm_moving_rows SELECT to_jsonb(m) FROM moved m', t || '_default')
+                  USING m::timestamptz, (m + interval '1 month')::timestamptz;
                 PERFORM set_config('vasscm.audit_maintenance', '', true);
-                EXECUTE format('ALTER TABLE vasscm.%I ATTACH PARTITION vasscm.%I FOR VALUES FROM (%L) TO (%L)',
-                               t, part, m::timestamptz, (m + interval '1 month')::timestamptz);
+            END IF;
+            EXECUTE format('CREATE TABLE vasscm.%I PARTITION OF vasscm.%I FOR VALUES FROM (%L) TO (%L)',
+                           part, t, m::timestamptz, (m + interval '1 month')::timestamptz);
+            IF n > 0 THEN   -- back through the parent, unchanged (ids, times, chain columns)
+                EXECUTE format('INSERT INTO vasscm.%I SELECT (jsonb_populate_record(NULL::vasscm.%I, row)).* FROM vasscm_moving_rows', t, t);
             END IF;
             action := 'created'; partition := part; rows := n;
             RETURN NEXT;

@@ -128,9 +128,18 @@ start_simulator() {
     local d=$1 port=$2
     "$ROOT/target/release/vasscm-customs-sim" --listen "127.0.0.1:$port" --port-cert "$d/port.pem" \
         --customs-key "$d/customs.key" --customs-cert "$d/customs.pem" >> "$d/sim.log" 2>&1 &
-    echo $! > "$d/sim.pid"
+    local pid=$!
+    echo "$pid" > "$d/sim.pid"
     disown
-    until curl -s "http://127.0.0.1:$port/stats" >/dev/null; do sleep 0.1; done
+    local i=0
+    until curl -s "http://127.0.0.1:$port/stats" >/dev/null; do
+        i=$((i + 1))
+        if ! kill -0 "$pid" 2>/dev/null || [ "$i" -gt 150 ]; then
+            echo "the customs simulator did not start on port $port: $(tail -1 "$d/sim.log")" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
 }
 
 stop_simulator() {

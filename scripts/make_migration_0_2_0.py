@@ -33,6 +33,13 @@ receive = receive.replace("CREATE FUNCTION receive(", "CREATE OR REPLACE FUNCTIO
 inbox_comment = block(worker, "COMMENT ON COLUMN inbox.apply_error", "COMMENT ON COLUMN inbox.apply_error")
 inbox_index = block(worker, "CREATE INDEX inbox_by_request", "CREATE INDEX inbox_by_request")
 new_grants = roles[roles.index("-- Clearance (sql/clearance.sql"):]
+# capture functions changed in 0.2.0: an outbox row restored by pg_dump brings its own history
+replaced = [
+    block(capture, "CREATE FUNCTION _outbox_status_changed()", "$$;"),
+    block(capture, "CREATE FUNCTION _enqueue(", "$$;"),
+    block(capture, "CREATE FUNCTION _capture_failed(", "$$;"),
+]
+replaced = [r.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1) for r in replaced]
 
 out = [
     "-- vasscm 0.1.0 → 0.2.0: clearance state, gate-out decisions, the port's obligations;",
@@ -66,6 +73,10 @@ out = [
     inbox_comment + inbox_index,
     receive,
     "ALTER FUNCTION receive(text) SECURITY DEFINER;",
+    "",
+    "-- 2b. Capture: an outbox row restored by pg_dump brings its own history (no second row).",
+    *replaced,
+    "ALTER FUNCTION _capture_failed(int, text, text, text, text, text, jsonb) SECURITY DEFINER;",
     "",
 ]
 for name in ["clearance", "gate", "obligations", "audit", "operations", "dump"]:

@@ -218,17 +218,21 @@ BEGIN
             CONTINUE WHEN to_regclass(format('vasscm.%I', part)) IS NOT NULL;
             EXECUTE format('SELECT count(*) FROM vasscm.%I WHERE at >= $1 AND at < $2', t || '_default') INTO n
               USING m::timestamptz, (m + interval '1 month')::timestamptz;
-            IF n = 0 THEN
-                EXECUTE format('CREATE TABLE vasscm.%I PARTITION OF vasscm.%I FOR VALUES FROM (%L) TO (%L)',
-                               part, t, m::timestamptz, (m + interval '1 month')::timestamptz);
-            ELSE
-                EXECUTE format('CREATE TABLE vasscm.%I (LIKE vasscm.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, t);
+            IF n > 0 THEN   -- rows of that month wait in the default partition: set them aside
+                IF to_regclass('pg_temp.vasscm_moving_rows') IS NULL THEN
+                    CREATE TEMP TABLE vasscm_moving_rows (row jsonb) ON COMMIT DROP;
+                END IF;
+                TRUNCATE vasscm_moving_rows;
                 PERFORM set_config('vasscm.audit_maintenance', 'on', true);
-                EXECUTE format('WITH moved AS (DELETE FROM vasscm.%I WHERE at >= $1 AND at < $2 RETURNING *) INSERT INTO vasscm.%I SELECT * FROM moved',
-                               t || '_default', part) USING m::timestamptz, (m + interval '1 month')::timestamptz;
+                EXECUTE format('WITH moved AS (DELETE FROM vasscm.%I x WHERE at >= $1 AND at < $2 RETURNING x.*)
+                                INSERT INTO vasscm_moving_rows SELECT to_jsonb(m) FROM moved m', t || '_default')
+                  USING m::timestamptz, (m + interval '1 month')::timestamptz;
                 PERFORM set_config('vasscm.audit_maintenance', '', true);
-                EXECUTE format('ALTER TABLE vasscm.%I ATTACH PARTITION vasscm.%I FOR VALUES FROM (%L) TO (%L)',
-                               t, part, m::timestamptz, (m + interval '1 month')::timestamptz);
+            END IF;
+            EXECUTE format('CREATE TABLE vasscm.%I PARTITION OF vasscm.%I FOR VALUES FROM (%L) TO (%L)',
+                           part, t, m::timestamptz, (m + interval '1 month')::timestamptz);
+            IF n > 0 THEN   -- back through the parent, unchanged (ids, times, chain columns)
+                EXECUTE format('INSERT INTO vasscm.%I SELECT (jsonb_populate_record(NULL::vasscm.%I, row)).* FROM vasscm_moving_rows', t, t);
             END IF;
             action := 'created'; partition := part; rows := n;
             RETURN NEXT;

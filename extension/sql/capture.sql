@@ -94,6 +94,10 @@ CREATE INDEX outbox_history_unsealed ON outbox_history (id) WHERE chain_seq IS N
 CREATE FUNCTION _outbox_status_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- A row restored by pg_dump (COPY, not vasscm._enqueue) brings its history with it.
+    IF TG_OP = 'INSERT' AND current_setting('vasscm.enqueueing', true) IS DISTINCT FROM 'on' THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
     VALUES (NEW.id, NEW.transaction_id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status,
             nullif(current_setting('vasscm.status_reason', true), ''));
@@ -144,6 +148,7 @@ BEGIN
                ELSE 'queued' END;
     PERFORM set_config('vasscm.status_reason',
                        CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') ELSE reason END, true);
+    PERFORM set_config('vasscm.enqueueing', 'on', true);
     INSERT INTO vasscm.outbox (transaction_id, message_type, status, mode, data, source_data, message, errors, binding_id,
                                source_table, source_key, order_key, original_transaction_id, last_error)
     VALUES (tid, message_type, st, mode, prep -> 'data', source_data, prep ->> 'message', prep -> 'errors', binding_id,
@@ -153,6 +158,7 @@ BEGIN
             original_transaction_id,
             CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END)
     RETURNING * INTO r;
+    PERFORM set_config('vasscm.enqueueing', '', true);
     PERFORM set_config('vasscm.status_reason', '', true);
     RETURN r;
 END
@@ -253,10 +259,12 @@ DECLARE
     detail text := format('the binding could not map the %s row: %s (SQLSTATE %s)', op, error, sql_state);
 BEGIN
     PERFORM set_config('vasscm.status_reason', detail, true);
+    PERFORM set_config('vasscm.enqueueing', 'on', true);
     INSERT INTO vasscm.outbox (transaction_id, message_type, status, data, errors, binding_id, source_table, last_error)
     VALUES (gen_random_uuid(), message_type, 'invalid', coalesce(row_data, '{}'),
             jsonb_build_array(jsonb_build_object('path', '', 'rule', 'capture', 'detail', detail)),
             binding_id, source_table, detail);
+    PERFORM set_config('vasscm.enqueueing', '', true);
     PERFORM set_config('vasscm.status_reason', '', true);
 END
 $$;
