@@ -1055,30 +1055,28 @@ COMMENT ON FUNCTION gate_out_check_bulk(text, text, numeric, numeric, numeric) I
 
 -- Queries to customs. Each enqueues one P→C query and returns its Transaction_ID; the answer
 -- (CHECK_RESULT, TRANSHIP_ID_RESULT) updates the clearance state and vasscm.query_result().
-CREATE FUNCTION _customs_office() RETURNS text
+-- A GUC vasscm needs to build a message itself, or a clear error saying how to set it.
+CREATE FUNCTION _required_guc(name text, meaning text, example text) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v text := nullif(btrim(current_setting('vasscm.receiver_code', true)), '');
+    v text := nullif(btrim(current_setting(name, true)), '');
 BEGIN
     IF v IS NULL THEN
-        RAISE EXCEPTION 'vasscm: vasscm.receiver_code (the customs office code) is not set'
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'ALTER DATABASE ... SET vasscm.receiver_code = ''03CC'';';
+        RAISE EXCEPTION 'vasscm: % (%) is not set', name, meaning
+            USING ERRCODE = 'invalid_parameter_value', HINT = format('ALTER DATABASE ... SET %s = %L;', name, example);
     END IF;
     RETURN v;
 END
 $$;
 
+CREATE FUNCTION _customs_office() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT vasscm._required_guc('vasscm.receiver_code', 'the customs office code', '03CC')
+$$;
+
 CREATE FUNCTION _place_code() RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v text := nullif(btrim(current_setting('vasscm.place_code', true)), '');
-BEGIN
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'vasscm: vasscm.place_code (the supervision place code, MA_DIA_DIEM) is not set'
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'ALTER DATABASE ... SET vasscm.place_code = ''03CCC01'';';
-    END IF;
-    RETURN v;
-END
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT vasscm._required_guc('vasscm.place_code', 'the supervision place code, MA_DIA_DIEM', '03CCC01')
 $$;
 
 CREATE FUNCTION check_container(container_no text, declaration_no text DEFAULT NULL) RETURNS uuid
