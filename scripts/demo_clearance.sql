@@ -23,10 +23,3 @@ SELECT '30 t' AS trip, * FROM vasscm.gate_out_check_bulk('101234567890', 'HPBL00
 UNION ALL
 SELECT '6000 t', * FROM vasscm.gate_out_check_bulk('101234567890', 'HPBL0001', NULL, 6000000, NULL);
 
-\echo '--- Operations: the audit chains verify (append-only, hash-chained message log and history):'
-SELECT table_name, rows_checked, unsealed, first_broken_id, left(head_hash, 16) AS head FROM vasscm.verify_audit();
-
-\echo '--- Monitoring: queue depth, error rates, latency of the last hour:'
-SELECT status, message_type, messages FROM vasscm.queue_depth ORDER BY status, message_type;
-SELECT period, accepted, rejected, send_errors, rejection_rate FROM vasscm.error_rates;
-SELECT message_type, messages, sign_ms_p50, send_ms_p50, total_ms_p50 FROM vasscm.latency ORDER BY message_type;

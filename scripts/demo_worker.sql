@@ -17,3 +17,11 @@ SELECT l.at::time(3) AS at, l.direction, l.kind, l.http_status, length(l.body) A
 
 \echo '--- Customs → port: form 04 received, signature verified against customs'' certificate, stored once:'
 SELECT message_type, transaction_id, data -> 'SO_TK' AS declaration, data -> 'LIST_CONTAINER' AS containers FROM vasscm.inbox;
+
+\echo '--- Operations: the audit chains verify (append-only, hash-chained message log and history):'
+SELECT table_name, rows_checked, unsealed, first_broken_id, left(head_hash, 16) AS head FROM vasscm.verify_audit();
+
+\echo '--- Monitoring: queue depth, error rates, latency of the last hour:'
+SELECT status, message_type, messages FROM vasscm.queue_depth ORDER BY status, message_type;
+SELECT period, accepted, rejected, send_errors, rejection_rate FROM vasscm.error_rates;
+SELECT message_type, messages, sign_ms_p50, send_ms_p50, total_ms_p50 FROM vasscm.latency ORDER BY message_type;
