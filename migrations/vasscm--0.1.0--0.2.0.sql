@@ -215,7 +215,7 @@ BEGIN
     ELSIF name = 'audit_retention_months' AND (value IS NULL OR value !~ '^[0-9]+$' OR value::int < 12) THEN
         RAISE EXCEPTION 'vasscm: audit_retention_months must be at least 12 (gate data is kept at least one year), not "%"', value
             USING ERRCODE = 'invalid_parameter_value';
-    ELSIF value IS NOT NULL AND name IN ('vessel_match_window_hours', 'stuck_after_minutes', 'gate_out_deadline_import_minutes',
+    ELSIF value IS NOT NULL AND name IN ('vessel_match_window_hours', 'stuck_after_minutes', 'deadline_window_days', 'gate_out_deadline_import_minutes',
                                         'gate_out_deadline_export_minutes', 'list_lead_hours', 'scan_list_lead_hours')
           AND value !~ '^[0-9]+$' THEN
         RAISE EXCEPTION 'vasscm: setting % must be a whole number, not "%"', name, value USING ERRCODE = 'invalid_parameter_value';
@@ -1508,16 +1508,22 @@ COMMENT ON VIEW vessel_calls IS 'Vessel calls announced by customs and the TOS v
 -- Legal deadlines missed or running late: gate-outs (21 / 22) not accepted by customs within
 -- 15 min (import) / 30 min (export) of leaving, lists (01 / 02) later than 8 h and scan
 -- lists (03) later than 4 h before ETA.
+CREATE INDEX outbox_gate_out_by_time ON outbox (created_at) WHERE message_type IN ('21', '22');
+INSERT INTO setting VALUES
+    ('deadline_window_days', '7', 'vasscm.deadlines looks this many days back (older misses stay in vasscm.deadline_alert)');
+
 CREATE VIEW deadlines AS
 WITH lim AS (
     SELECT vasscm._setting_value('gate_out_deadline_import_minutes')::int AS imp, vasscm._setting_value('gate_out_deadline_export_minutes')::int AS exp,
-           vasscm._setting_value('list_lead_hours')::int AS list_h, vasscm._setting_value('scan_list_lead_hours')::int AS scan_h),
+           vasscm._setting_value('list_lead_hours')::int AS list_h, vasscm._setting_value('scan_list_lead_hours')::int AS scan_h,
+           now() - make_interval(days => vasscm._setting_value('deadline_window_days')::int) AS since),
 gate AS (
     SELECT o.transaction_id, o.message_type, coalesce(o.data ->> 'SO_CONTAINER', o.data ->> 'SO_VAN_DON') AS reference,
            (o.data ->> 'THOI_GIAN')::timestamptz AS event_at, o.status, o.data ->> 'LOAI_HANG' AS flow,
            (SELECT min(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status = 'accepted') AS accepted_at
       FROM vasscm.outbox o
-     WHERE o.message_type IN ('21', '22') AND o.status NOT IN ('cancelled', 'invalid'))
+     WHERE o.message_type IN ('21', '22') AND o.status NOT IN ('cancelled', 'invalid')
+       AND o.created_at > (SELECT since FROM lim))
 SELECT 'gate_out'::text AS kind, g.transaction_id, g.message_type, g.reference, g.event_at,
        g.event_at + make_interval(mins => CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END) AS due_at,
        g.accepted_at AS done_at,
@@ -1533,16 +1539,17 @@ SELECT 'list', l.transaction_id, l.form, l.vessel_call, l.received_at, l.eta - m
               l.form, to_char(l.eta - l.received_at, 'HH24:MI'), lim.list_h, l.form, to_char(l.eta - l.received_at, 'HH24:MI'), lim.list_h)
   FROM vasscm.expected_list l CROSS JOIN lim
  WHERE l.form IN ('01', '02') AND l.eta IS NOT NULL AND l.received_at > l.eta - make_interval(hours => lim.list_h)
+   AND l.received_at > lim.since
 UNION ALL
 SELECT 'scan_list', s.transaction_id, '03', min(s.vessel_call), min(s.received_at), min(s.eta) - make_interval(hours => min(lim.scan_h)),
        min(s.received_at), 'late',
        format('Danh sách soi chiếu (mẫu 03) đến muộn, quy định %s giờ trước ETA / scan list (form 03) arrived later than %s h before ETA',
               min(lim.scan_h), min(lim.scan_h))
   FROM vasscm.scan_selection s CROSS JOIN lim
- WHERE s.eta IS NOT NULL
+ WHERE s.eta IS NOT NULL AND s.received_at > lim.since
  GROUP BY s.transaction_id
 HAVING min(s.received_at) > min(s.eta) - make_interval(hours => min(lim.scan_h));
-COMMENT ON VIEW deadlines IS 'Legal deadlines missed (late) or being missed (overdue): gate-out messages and customs lists.';
+COMMENT ON VIEW deadlines IS 'Legal deadlines missed (late) or being missed (overdue) in the last deadline_window_days: gate-out messages and customs lists.';
 
 -- Alerts: deadlines as first seen, so that a job can notify once (NOTIFY vasscm_deadline).
 CREATE TABLE deadline_alert (
@@ -1699,12 +1706,31 @@ BEGIN
 END
 $$;
 
--- Job: chains the new rows of both audit tables. Returns how many rows were sealed. When a
--- long transaction keeps writing, it gives up after lock_timeout and seals at the next run.
+-- Job: chains the new rows of both audit tables. Returns how many rows were sealed. Writers
+-- are held back at most a second: when a long transaction keeps writing, the sealer waits up
+-- to 1 s for it, three times, then leaves that table to the next run.
 CREATE FUNCTION seal_audit() RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s' AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+DECLARE
+    t       text;
+    n       bigint := 0;
+    attempt int;
 BEGIN
-    RETURN vasscm._seal('message_log') + vasscm._seal('outbox_history');
+    FOREACH t IN ARRAY ARRAY['message_log', 'outbox_history'] LOOP
+        FOR attempt IN 1..3 LOOP
+            BEGIN
+                n := n + vasscm._seal(t);
+                EXIT;
+            EXCEPTION WHEN lock_not_available THEN
+                IF attempt = 3 THEN
+                    RAISE NOTICE 'vasscm: % is busy with a long transaction; its new rows are sealed at the next run', t;
+                ELSE
+                    PERFORM pg_sleep(0.5);
+                END IF;
+            END;
+        END LOOP;
+    END LOOP;
+    RETURN n;
 END
 $$;
 COMMENT ON FUNCTION seal_audit() IS 'Job: chains the new rows of message_log and outbox_history into their hash chains; returns how many.';
@@ -1845,6 +1871,11 @@ COMMENT ON FUNCTION maintain_partitions() IS
 INSERT INTO setting VALUES
     ('stuck_after_minutes', '15', 'A message waiting (queued, sending, pending approval, invalid) longer than this is listed in vasscm.stuck_messages');
 
+-- The messages not settled yet: small (rows leave it when customs answers), so that the
+-- monitoring views, the worker's metrics and the alert jobs never scan the whole outbox.
+CREATE INDEX outbox_unsettled ON outbox (status, message_type, created_at)
+    WHERE status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead');
+
 -- The periodic jobs, under stable names. vasscm.schedule_jobs() (re)creates them in pg_cron
 -- from this table; an admin may change a schedule here and call it again.
 CREATE TABLE job (
@@ -1968,11 +1999,21 @@ COMMENT ON FUNCTION unschedule_jobs() IS 'Admin: removes vasscm''s jobs from pg_
 -- Monitoring ------------------------------------------------------------------------------
 
 CREATE VIEW queue_depth AS
-SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
-  FROM vasscm.outbox o
- WHERE o.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead')
-    OR o.updated_at > now() - interval '24 hours'
- GROUP BY o.status, o.message_type;
+WITH unsettled AS (
+    SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
+      FROM vasscm.outbox o
+     WHERE o.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead')
+     GROUP BY o.status, o.message_type),
+settled AS (   -- answered, rejected or cancelled in the last 24 hours, found through the history
+    SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
+      FROM vasscm.outbox o
+     WHERE o.id IN (SELECT h.outbox_id FROM vasscm.outbox_history h
+                     WHERE h.at > now() - interval '24 hours' AND h.to_status IN ('accepted', 'rejected', 'cancelled'))
+       AND o.status IN ('accepted', 'rejected', 'cancelled')
+     GROUP BY o.status, o.message_type)
+SELECT * FROM unsettled
+UNION ALL
+SELECT * FROM settled;
 COMMENT ON VIEW queue_depth IS 'Messages by status and type: everything not settled, and what settled in the last 24 hours.';
 
 CREATE VIEW oldest_waiting AS
@@ -2019,15 +2060,16 @@ SELECT p.period, coalesce(h.accepted, 0) AS accepted, coalesce(h.rejected, 0) AS
 COMMENT ON VIEW error_rates IS 'Accepted, rejected, dead and invalid messages, transport errors and refused inbound messages, last hour and last 24 hours.';
 
 CREATE VIEW latency AS
-WITH m AS (
-    SELECT o.message_type,
-           o.created_at,
-           (SELECT min(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status = 'sending') AS first_claim,
+WITH done AS (   -- messages answered by customs in the last hour, found through the history
+    SELECT h.outbox_id, min(h.at) AS answered_at
+      FROM vasscm.outbox_history h
+     WHERE h.at > now() - interval '1 hour' AND h.to_status IN ('accepted', 'rejected')
+     GROUP BY h.outbox_id),
+m AS (
+    SELECT o.message_type, o.created_at, d.answered_at,
            (SELECT max(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status = 'sending') AS last_claim,
-           (SELECT max(l.at) FROM vasscm.message_log l WHERE l.transaction_id = o.transaction_id AND l.kind = 'signed') AS signed_at,
-           (SELECT min(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status IN ('accepted', 'rejected')) AS answered_at
-      FROM vasscm.outbox o
-     WHERE o.status IN ('accepted', 'rejected') AND o.updated_at > now() - interval '1 hour')
+           (SELECT max(l.at) FROM vasscm.message_log l WHERE l.transaction_id = o.transaction_id AND l.kind = 'signed') AS signed_at
+      FROM done d JOIN vasscm.outbox o ON o.id = d.outbox_id)
 SELECT m.message_type, count(*) AS messages,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM m.signed_at - m.last_claim) * 1000)::numeric, 1) AS sign_ms_p50,
        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.signed_at - m.last_claim) * 1000)::numeric, 1) AS sign_ms_p99,

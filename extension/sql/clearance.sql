@@ -40,7 +40,7 @@ BEGIN
     ELSIF name = 'audit_retention_months' AND (value IS NULL OR value !~ '^[0-9]+$' OR value::int < 12) THEN
         RAISE EXCEPTION 'vasscm: audit_retention_months must be at least 12 (gate data is kept at least one year), not "%"', value
             USING ERRCODE = 'invalid_parameter_value';
-    ELSIF value IS NOT NULL AND name IN ('vessel_match_window_hours', 'stuck_after_minutes', 'gate_out_deadline_import_minutes',
+    ELSIF value IS NOT NULL AND name IN ('vessel_match_window_hours', 'stuck_after_minutes', 'deadline_window_days', 'gate_out_deadline_import_minutes',
                                         'gate_out_deadline_export_minutes', 'list_lead_hours', 'scan_list_lead_hours')
           AND value !~ '^[0-9]+$' THEN
         RAISE EXCEPTION 'vasscm: setting % must be a whole number, not "%"', name, value USING ERRCODE = 'invalid_parameter_value';

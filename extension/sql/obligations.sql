@@ -364,16 +364,22 @@ COMMENT ON VIEW vessel_calls IS 'Vessel calls announced by customs and the TOS v
 -- Legal deadlines missed or running late: gate-outs (21 / 22) not accepted by customs within
 -- 15 min (import) / 30 min (export) of leaving, lists (01 / 02) later than 8 h and scan
 -- lists (03) later than 4 h before ETA.
+CREATE INDEX outbox_gate_out_by_time ON outbox (created_at) WHERE message_type IN ('21', '22');
+INSERT INTO setting VALUES
+    ('deadline_window_days', '7', 'vasscm.deadlines looks this many days back (older misses stay in vasscm.deadline_alert)');
+
 CREATE VIEW deadlines AS
 WITH lim AS (
     SELECT vasscm._setting_value('gate_out_deadline_import_minutes')::int AS imp, vasscm._setting_value('gate_out_deadline_export_minutes')::int AS exp,
-           vasscm._setting_value('list_lead_hours')::int AS list_h, vasscm._setting_value('scan_list_lead_hours')::int AS scan_h),
+           vasscm._setting_value('list_lead_hours')::int AS list_h, vasscm._setting_value('scan_list_lead_hours')::int AS scan_h,
+           now() - make_interval(days => vasscm._setting_value('deadline_window_days')::int) AS since),
 gate AS (
     SELECT o.transaction_id, o.message_type, coalesce(o.data ->> 'SO_CONTAINER', o.data ->> 'SO_VAN_DON') AS reference,
            (o.data ->> 'THOI_GIAN')::timestamptz AS event_at, o.status, o.data ->> 'LOAI_HANG' AS flow,
            (SELECT min(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status = 'accepted') AS accepted_at
       FROM vasscm.outbox o
-     WHERE o.message_type IN ('21', '22') AND o.status NOT IN ('cancelled', 'invalid'))
+     WHERE o.message_type IN ('21', '22') AND o.status NOT IN ('cancelled', 'invalid')
+       AND o.created_at > (SELECT since FROM lim))
 SELECT 'gate_out'::text AS kind, g.transaction_id, g.message_type, g.reference, g.event_at,
        g.event_at + make_interval(mins => CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END) AS due_at,
        g.accepted_at AS done_at,
@@ -389,16 +395,17 @@ SELECT 'list', l.transaction_id, l.form, l.vessel_call, l.received_at, l.eta - m
               l.form, to_char(l.eta - l.received_at, 'HH24:MI'), lim.list_h, l.form, to_char(l.eta - l.received_at, 'HH24:MI'), lim.list_h)
   FROM vasscm.expected_list l CROSS JOIN lim
  WHERE l.form IN ('01', '02') AND l.eta IS NOT NULL AND l.received_at > l.eta - make_interval(hours => lim.list_h)
+   AND l.received_at > lim.since
 UNION ALL
 SELECT 'scan_list', s.transaction_id, '03', min(s.vessel_call), min(s.received_at), min(s.eta) - make_interval(hours => min(lim.scan_h)),
        min(s.received_at), 'late',
        format('Danh sách soi chiếu (mẫu 03) đến muộn, quy định %s giờ trước ETA / scan list (form 03) arrived later than %s h before ETA',
               min(lim.scan_h), min(lim.scan_h))
   FROM vasscm.scan_selection s CROSS JOIN lim
- WHERE s.eta IS NOT NULL
+ WHERE s.eta IS NOT NULL AND s.received_at > lim.since
  GROUP BY s.transaction_id
 HAVING min(s.received_at) > min(s.eta) - make_interval(hours => min(lim.scan_h));
-COMMENT ON VIEW deadlines IS 'Legal deadlines missed (late) or being missed (overdue): gate-out messages and customs lists.';
+COMMENT ON VIEW deadlines IS 'Legal deadlines missed (late) or being missed (overdue) in the last deadline_window_days: gate-out messages and customs lists.';
 
 -- Alerts: deadlines as first seen, so that a job can notify once (NOTIFY vasscm_deadline).
 CREATE TABLE deadline_alert (

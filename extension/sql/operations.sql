@@ -6,6 +6,11 @@
 INSERT INTO setting VALUES
     ('stuck_after_minutes', '15', 'A message waiting (queued, sending, pending approval, invalid) longer than this is listed in vasscm.stuck_messages');
 
+-- The messages not settled yet: small (rows leave it when customs answers), so that the
+-- monitoring views, the worker's metrics and the alert jobs never scan the whole outbox.
+CREATE INDEX outbox_unsettled ON outbox (status, message_type, created_at)
+    WHERE status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead');
+
 -- The periodic jobs, under stable names. vasscm.schedule_jobs() (re)creates them in pg_cron
 -- from this table; an admin may change a schedule here and call it again.
 CREATE TABLE job (
@@ -129,11 +134,21 @@ COMMENT ON FUNCTION unschedule_jobs() IS 'Admin: removes vasscm''s jobs from pg_
 -- Monitoring ------------------------------------------------------------------------------
 
 CREATE VIEW queue_depth AS
-SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
-  FROM vasscm.outbox o
- WHERE o.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead')
-    OR o.updated_at > now() - interval '24 hours'
- GROUP BY o.status, o.message_type;
+WITH unsettled AS (
+    SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
+      FROM vasscm.outbox o
+     WHERE o.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead')
+     GROUP BY o.status, o.message_type),
+settled AS (   -- answered, rejected or cancelled in the last 24 hours, found through the history
+    SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
+      FROM vasscm.outbox o
+     WHERE o.id IN (SELECT h.outbox_id FROM vasscm.outbox_history h
+                     WHERE h.at > now() - interval '24 hours' AND h.to_status IN ('accepted', 'rejected', 'cancelled'))
+       AND o.status IN ('accepted', 'rejected', 'cancelled')
+     GROUP BY o.status, o.message_type)
+SELECT * FROM unsettled
+UNION ALL
+SELECT * FROM settled;
 COMMENT ON VIEW queue_depth IS 'Messages by status and type: everything not settled, and what settled in the last 24 hours.';
 
 CREATE VIEW oldest_waiting AS
@@ -180,15 +195,16 @@ SELECT p.period, coalesce(h.accepted, 0) AS accepted, coalesce(h.rejected, 0) AS
 COMMENT ON VIEW error_rates IS 'Accepted, rejected, dead and invalid messages, transport errors and refused inbound messages, last hour and last 24 hours.';
 
 CREATE VIEW latency AS
-WITH m AS (
-    SELECT o.message_type,
-           o.created_at,
-           (SELECT min(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status = 'sending') AS first_claim,
+WITH done AS (   -- messages answered by customs in the last hour, found through the history
+    SELECT h.outbox_id, min(h.at) AS answered_at
+      FROM vasscm.outbox_history h
+     WHERE h.at > now() - interval '1 hour' AND h.to_status IN ('accepted', 'rejected')
+     GROUP BY h.outbox_id),
+m AS (
+    SELECT o.message_type, o.created_at, d.answered_at,
            (SELECT max(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status = 'sending') AS last_claim,
-           (SELECT max(l.at) FROM vasscm.message_log l WHERE l.transaction_id = o.transaction_id AND l.kind = 'signed') AS signed_at,
-           (SELECT min(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status IN ('accepted', 'rejected')) AS answered_at
-      FROM vasscm.outbox o
-     WHERE o.status IN ('accepted', 'rejected') AND o.updated_at > now() - interval '1 hour')
+           (SELECT max(l.at) FROM vasscm.message_log l WHERE l.transaction_id = o.transaction_id AND l.kind = 'signed') AS signed_at
+      FROM done d JOIN vasscm.outbox o ON o.id = d.outbox_id)
 SELECT m.message_type, count(*) AS messages,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM m.signed_at - m.last_claim) * 1000)::numeric, 1) AS sign_ms_p50,
        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.signed_at - m.last_claim) * 1000)::numeric, 1) AS sign_ms_p99,
