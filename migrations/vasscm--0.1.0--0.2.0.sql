@@ -871,10 +871,19 @@ COMMENT ON FUNCTION clearance_by_declaration(text) IS 'Clearance of every contai
 
 CREATE FUNCTION clearance_by_bl(bl_no text) RETURNS SETOF clearance_state
 LANGUAGE sql STABLE AS $$
-    SELECT s.* FROM vasscm.clearance_state s WHERE s.bl_no = vasscm._norm(clearance_by_bl.bl_no)
-    UNION ALL
-    SELECT u.* FROM vasscm._unknown(NULL, NULL, vasscm._norm(clearance_by_bl.bl_no)) u
-     WHERE NOT EXISTS (SELECT 1 FROM vasscm.clearance_state s WHERE s.bl_no = vasscm._norm(clearance_by_bl.bl_no))
+    SELECT r.* FROM (SELECT vasscm._norm(clearance_by_bl.bl_no) AS k OFFSET 0) n
+    CROSS JOIN LATERAL (
+        SELECT s.* FROM vasscm.clearance_state s WHERE s.cargo_kind = 'bulk' AND s.bl_no = n.k
+        UNION ALL
+        -- containers: those customs listed on this B/L (01), through the index on expected_item
+        SELECT s.* FROM (SELECT DISTINCT i.container_no FROM vasscm.expected_item i
+                          WHERE i.bl_no = n.k AND i.container_no IS NOT NULL) c
+        CROSS JOIN LATERAL (SELECT x.* FROM vasscm.clearance_state x WHERE x.container_no = c.container_no OFFSET 0) s
+         WHERE s.bl_no = n.k
+        UNION ALL
+        SELECT u.* FROM vasscm._unknown(NULL, NULL, n.k) u
+         WHERE NOT EXISTS (SELECT 1 FROM vasscm.declaration_bulk b WHERE b.bl_no = n.k)
+           AND NOT EXISTS (SELECT 1 FROM vasscm.expected_item i WHERE i.bl_no = n.k)) r
 $$;
 COMMENT ON FUNCTION clearance_by_bl(text) IS 'Clearance of everything on a bill of lading, or one row with state unknown.';
 

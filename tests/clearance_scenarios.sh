@@ -82,6 +82,8 @@ customs 04 '{"SO_TK": "308044805740", "NGAY_DK": "2026-12-25", "MA_HQ": "03CC", 
   "LIST_CONTAINER": [{"SO_CONTAINER": "MSKU1234565", "SO_NIEM_PHONG": "ML100001"}, {"SO_CONTAINER": "TGHU7654320", "SO_NIEM_PHONG": "ML100002"}]}'
 t "eligible, green, set by form 04" \
   "SELECT state = 'eligible' AND channel = 1 AND channel_name = 'green' AND set_by_form = '04' FROM vasscm.clearance('MSKU1234565')"
+t "by B/L: the container customs listed on it" \
+  "SELECT count(*) = 1 AND bool_and(container_no = 'MSKU1234565' AND state = 'eligible') FROM vasscm.clearance_by_bl(' maeu245001 ')"
 t "by declaration: both containers" "SELECT count(*) = 2 AND bool_and(state = 'eligible') FROM vasscm.clearance_by_declaration('308044805740')"
 t "gate-out allowed with the right seal" "SELECT allowed FROM vasscm.gate_out_check('MSKU1234565', 'ml100001', NULL)"
 t "refused with a wrong seal, reason in Vietnamese and English" \
