@@ -239,6 +239,12 @@ $$;
 CREATE FUNCTION _norm(value text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT nullif(upper(btrim(value)), '') $$;
 
+-- The vessel call (MA_TAU/SO_CHUYEN, trimmed, upper-case) a message's data is about.
+CREATE FUNCTION _vessel_call_of(data jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT vasscm._norm(data ->> 'MA_TAU') || '/' || vasscm._norm(data ->> 'SO_CHUYEN')
+$$;
+
 -- A weight in kilograms from a value and its unit (KGM, TNE).
 CREATE FUNCTION _kg(value numeric, unit text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -538,7 +544,7 @@ $$;
 CREATE FUNCTION _apply_list(tid uuid, kind text, at timestamptz, d jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    call text := CASE WHEN kind IN ('01', '02') THEN vasscm._norm(d ->> 'MA_TAU') || '/' || vasscm._norm(d ->> 'SO_CHUYEN') END;
+    call text := CASE WHEN kind IN ('01', '02') THEN vasscm._vessel_call_of(d) END;
     key  text := coalesce(call, 'declaration ' || vasscm._norm(d ->> 'SO_TK'));
     newest uuid;
 BEGIN
@@ -573,7 +579,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO vasscm.scan_selection (transaction_id, container_no, bl_no, declaration_no, vessel_call, eta, reason, selected_at)
     SELECT tid, vasscm.normalize_container_no(i ->> 'SO_CONTAINER'), vasscm._norm(i ->> 'SO_VAN_DON'), vasscm._norm(i ->> 'SO_TK'),
-           vasscm._norm(d ->> 'MA_TAU') || '/' || vasscm._norm(d ->> 'SO_CHUYEN'), (d ->> 'NGAY_DEN_DU_KIEN')::timestamptz,
+           vasscm._vessel_call_of(d), (d ->> 'NGAY_DEN_DU_KIEN')::timestamptz,
            i ->> 'LY_DO', at
       FROM jsonb_array_elements(coalesce(d -> 'LIST_HANG', '[]')) AS i
     ON CONFLICT DO NOTHING;
@@ -719,8 +725,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT status IN ('pending_approval', 'queued', 'sending', 'sent', 'accepted')
 $$;
 CREATE INDEX outbox_gate_out_by_container ON outbox ((data ->> 'SO_CONTAINER')) WHERE message_type = '21';
-CREATE INDEX outbox_bulk_out_by_bl ON outbox ((data ->> 'SO_VAN_DON')) WHERE message_type = '22';
-CREATE INDEX outbox_gate_in_by_vessel ON outbox ((data ->> 'MA_TAU'), (data ->> 'SO_CHUYEN')) WHERE message_type IN ('14', '15');
+CREATE INDEX outbox_bulk_out_by_bl ON outbox (vasscm._norm(data ->> 'SO_VAN_DON')) WHERE message_type = '22';
 CREATE INDEX outbox_by_type_container ON outbox (message_type, (data ->> 'SO_CONTAINER'));
 
 -- Gate-outs (21) still in force: not cancelled by a CANCEL_PASSED that counts.
@@ -746,7 +751,7 @@ SELECT o.id, o.transaction_id, o.message_type, o.status,
        coalesce(a.data, o.data) AS data,
        coalesce(a.data, o.data) ->> 'SO_CONTAINER' AS container_no,
        vasscm._norm(coalesce(a.data, o.data) ->> 'SO_VAN_DON') AS bl_no,
-       vasscm._norm(coalesce(a.data, o.data) ->> 'MA_TAU') || '/' || vasscm._norm(coalesce(a.data, o.data) ->> 'SO_CHUYEN') AS vessel_call,
+       vasscm._vessel_call_of(coalesce(a.data, o.data)) AS vessel_call,
        (coalesce(a.data, o.data) ->> 'THOI_GIAN')::timestamptz AS entered_at
   FROM vasscm.outbox o
   LEFT JOIN LATERAL (SELECT x.data FROM vasscm.outbox x
@@ -1288,7 +1293,7 @@ DECLARE
 BEGIN
     SELECT o.transaction_id INTO done FROM vasscm.outbox o
      WHERE o.message_type = 'DISCHARGE_DONE' AND vasscm._counts(o.status)
-       AND vasscm._norm(o.data ->> 'MA_TAU') || '/' || vasscm._norm(o.data ->> 'SO_CHUYEN') = k;
+       AND vasscm._vessel_call_of(o.data) = k;
     IF FOUND THEN
         RAISE NOTICE 'vasscm: DISCHARGE_DONE of % was already reported', k;
         RETURN done;
@@ -1321,16 +1326,30 @@ BEGIN
               WHERE l.current AND l.form IN ('01', '02') AND l.vessel_call IS NOT NULL
                 AND EXISTS (SELECT 1 FROM vasscm.gate_ins g WHERE g.vessel_call = l.vessel_call)
                 AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o WHERE o.message_type = 'DISCHARGE_DONE' AND vasscm._counts(o.status)
-                                   AND vasscm._norm(o.data ->> 'MA_TAU') || '/' || vasscm._norm(o.data ->> 'SO_CHUYEN') = l.vessel_call)
+                                   AND vasscm._vessel_call_of(o.data) = l.vessel_call)
     LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM vasscm.discrepancies(k) d WHERE d.discrepancy = 'THIEU');
-        PERFORM vasscm.report_discharge_done(k);
+        PERFORM vasscm.report_discharge_done(k, force => true);   -- just checked: nothing missing
         n := n + 1;
     END LOOP;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION discharge_done_due() IS 'Job: reports DISCHARGE_DONE for vessel calls whose listed cargo is all in.';
+
+-- A TOS relation vasscm reads must have these columns (a view can rename them).
+CREATE FUNCTION _require_columns(rel regclass, columns text[], hint text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col text;
+BEGIN
+    FOREACH col IN ARRAY columns LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = rel AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
+            RAISE EXCEPTION 'vasscm: % has no column "%"', rel, col USING ERRCODE = 'undefined_column', HINT = hint;
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- The yard as last reported to customs, to send incremental YARD_MAPs.
 CREATE TABLE yard_block_reported (
@@ -1348,18 +1367,13 @@ COMMENT ON TABLE yard_block_reported IS 'Yard blocks as last reported in a YARD_
 CREATE FUNCTION report_yard_map(yard regclass, full_map boolean DEFAULT false) RETURNS uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    col   text;
     items jsonb;
 BEGIN
     IF NOT has_table_privilege(session_user, yard, 'SELECT') THEN
         RAISE EXCEPTION 'vasscm: % may not read %', session_user, yard USING ERRCODE = 'insufficient_privilege';
     END IF;
-    FOREACH col IN ARRAY ARRAY['block_code', 'block_name', 'capacity_teu', 'used_teu'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = yard AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
-            RAISE EXCEPTION 'vasscm: % has no column "%"', yard, col
-                USING ERRCODE = 'undefined_column', HINT = 'The yard relation needs block_code, block_name, capacity_teu, used_teu (a view can rename).';
-        END IF;
-    END LOOP;
+    PERFORM vasscm._require_columns(yard, ARRAY['block_code', 'block_name', 'capacity_teu', 'used_teu'],
+                                    'The yard relation needs block_code, block_name, capacity_teu, used_teu (a view can rename).');
     CREATE TEMP TABLE IF NOT EXISTS vasscm_yard_now (block_code text PRIMARY KEY, block_name text, capacity_teu numeric, used_teu numeric) ON COMMIT DROP;
     TRUNCATE vasscm_yard_now;
     EXECUTE format('INSERT INTO vasscm_yard_now SELECT DISTINCT ON (block_code::text) block_code::text, block_name::text, capacity_teu::numeric, used_teu::numeric FROM %s WHERE block_code IS NOT NULL', yard);
@@ -1442,16 +1456,11 @@ COMMENT ON FUNCTION match_vessels(regclass) IS 'Matches VESSEL_LIST entries to T
 CREATE FUNCTION _match_vessels(visits regclass) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    col    text;
     n      int;
     hours  float8 := coalesce(vasscm._setting_value('vessel_match_window_hours'), '48')::float8;
 BEGIN
-    FOREACH col IN ARRAY ARRAY['visit_id', 'imo', 'call_sign', 'vessel_name', 'eta'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = visits AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
-            RAISE EXCEPTION 'vasscm: % has no column "%"', visits, col
-                USING ERRCODE = 'undefined_column', HINT = 'Vessel visits need visit_id, imo, call_sign, vessel_name, eta (a view can rename).';
-        END IF;
-    END LOOP;
+    PERFORM vasscm._require_columns(visits, ARRAY['visit_id', 'imo', 'call_sign', 'vessel_name', 'eta'],
+                                    'Vessel visits need visit_id, imo, call_sign, vessel_name, eta (a view can rename).');
     EXECUTE format($q$
         WITH v AS (
             SELECT visit_id::text AS visit_id, nullif(btrim(imo::text), '') AS imo, vasscm._norm(call_sign::text) AS call_sign,
@@ -1687,6 +1696,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $
 DECLARE
     seq  bigint;
     prev bytea;
+    hash bytea;
     r    record;
     n    bigint := 0;
 BEGIN
@@ -1705,9 +1715,10 @@ BEGIN
     FOR r IN EXECUTE format('SELECT x.id, x.at, to_jsonb(x) - ''chain_seq'' - ''prev_hash'' - ''row_hash'' AS body
                                FROM vasscm.%I x WHERE x.chain_seq IS NULL ORDER BY x.id', table_name) LOOP
         seq := seq + 1;
+        hash := vasscm._audit_hash(prev, r.body);
         EXECUTE format('UPDATE vasscm.%I SET chain_seq = $1, prev_hash = $2, row_hash = $3 WHERE id = $4 AND at = $5', table_name)
-          USING seq, prev, vasscm._audit_hash(prev, r.body), r.id, r.at;
-        prev := vasscm._audit_hash(prev, r.body);
+          USING seq, prev, hash, r.id, r.at;
+        prev := hash;
         n := n + 1;
     END LOOP;
     PERFORM set_config('vasscm.audit_sealing', '', true);
@@ -2146,7 +2157,7 @@ GRANT EXECUTE ON FUNCTION vasscm.clearance(text), vasscm.clearance_by_declaratio
                           vasscm._norm(text), vasscm._kg(numeric, text), vasscm._channel_name(smallint),
                           vasscm._unknown(text, text, text), vasscm._counts(text), vasscm._gone(text, text), vasscm._fmt(numeric),
                           vasscm._expected_seal(text, text, text, timestamptz), vasscm._setting_value(text),
-                          vasscm._vessel_call(text)
+                          vasscm._vessel_call(text), vasscm._vessel_call_of(jsonb)
    TO vasscm_reader;
 
 GRANT EXECUTE ON FUNCTION vasscm.record_scan(text, timestamptz, text), vasscm.set_vessel_match(text, text),

@@ -91,6 +91,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $
 DECLARE
     seq  bigint;
     prev bytea;
+    hash bytea;
     r    record;
     n    bigint := 0;
 BEGIN
@@ -109,9 +110,10 @@ BEGIN
     FOR r IN EXECUTE format('SELECT x.id, x.at, to_jsonb(x) - ''chain_seq'' - ''prev_hash'' - ''row_hash'' AS body
                                FROM vasscm.%I x WHERE x.chain_seq IS NULL ORDER BY x.id', table_name) LOOP
         seq := seq + 1;
+        hash := vasscm._audit_hash(prev, r.body);
         EXECUTE format('UPDATE vasscm.%I SET chain_seq = $1, prev_hash = $2, row_hash = $3 WHERE id = $4 AND at = $5', table_name)
-          USING seq, prev, vasscm._audit_hash(prev, r.body), r.id, r.at;
-        prev := vasscm._audit_hash(prev, r.body);
+          USING seq, prev, hash, r.id, r.at;
+        prev := hash;
         n := n + 1;
     END LOOP;
     PERFORM set_config('vasscm.audit_sealing', '', true);

@@ -64,6 +64,12 @@ $$;
 CREATE FUNCTION _norm(value text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT nullif(upper(btrim(value)), '') $$;
 
+-- The vessel call (MA_TAU/SO_CHUYEN, trimmed, upper-case) a message's data is about.
+CREATE FUNCTION _vessel_call_of(data jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT vasscm._norm(data ->> 'MA_TAU') || '/' || vasscm._norm(data ->> 'SO_CHUYEN')
+$$;
+
 -- A weight in kilograms from a value and its unit (KGM, TNE).
 CREATE FUNCTION _kg(value numeric, unit text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -364,7 +370,7 @@ $$;
 CREATE FUNCTION _apply_list(tid uuid, kind text, at timestamptz, d jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    call text := CASE WHEN kind IN ('01', '02') THEN vasscm._norm(d ->> 'MA_TAU') || '/' || vasscm._norm(d ->> 'SO_CHUYEN') END;
+    call text := CASE WHEN kind IN ('01', '02') THEN vasscm._vessel_call_of(d) END;
     key  text := coalesce(call, 'declaration ' || vasscm._norm(d ->> 'SO_TK'));
     newest uuid;
 BEGIN
@@ -399,7 +405,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO vasscm.scan_selection (transaction_id, container_no, bl_no, declaration_no, vessel_call, eta, reason, selected_at)
     SELECT tid, vasscm.normalize_container_no(i ->> 'SO_CONTAINER'), vasscm._norm(i ->> 'SO_VAN_DON'), vasscm._norm(i ->> 'SO_TK'),
-           vasscm._norm(d ->> 'MA_TAU') || '/' || vasscm._norm(d ->> 'SO_CHUYEN'), (d ->> 'NGAY_DEN_DU_KIEN')::timestamptz,
+           vasscm._vessel_call_of(d), (d ->> 'NGAY_DEN_DU_KIEN')::timestamptz,
            i ->> 'LY_DO', at
       FROM jsonb_array_elements(coalesce(d -> 'LIST_HANG', '[]')) AS i
     ON CONFLICT DO NOTHING;
@@ -545,8 +551,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT status IN ('pending_approval', 'queued', 'sending', 'sent', 'accepted')
 $$;
 CREATE INDEX outbox_gate_out_by_container ON outbox ((data ->> 'SO_CONTAINER')) WHERE message_type = '21';
-CREATE INDEX outbox_bulk_out_by_bl ON outbox ((data ->> 'SO_VAN_DON')) WHERE message_type = '22';
-CREATE INDEX outbox_gate_in_by_vessel ON outbox ((data ->> 'MA_TAU'), (data ->> 'SO_CHUYEN')) WHERE message_type IN ('14', '15');
+CREATE INDEX outbox_bulk_out_by_bl ON outbox (vasscm._norm(data ->> 'SO_VAN_DON')) WHERE message_type = '22';
 CREATE INDEX outbox_by_type_container ON outbox (message_type, (data ->> 'SO_CONTAINER'));
 
 -- Gate-outs (21) still in force: not cancelled by a CANCEL_PASSED that counts.
@@ -572,7 +577,7 @@ SELECT o.id, o.transaction_id, o.message_type, o.status,
        coalesce(a.data, o.data) AS data,
        coalesce(a.data, o.data) ->> 'SO_CONTAINER' AS container_no,
        vasscm._norm(coalesce(a.data, o.data) ->> 'SO_VAN_DON') AS bl_no,
-       vasscm._norm(coalesce(a.data, o.data) ->> 'MA_TAU') || '/' || vasscm._norm(coalesce(a.data, o.data) ->> 'SO_CHUYEN') AS vessel_call,
+       vasscm._vessel_call_of(coalesce(a.data, o.data)) AS vessel_call,
        (coalesce(a.data, o.data) ->> 'THOI_GIAN')::timestamptz AS entered_at
   FROM vasscm.outbox o
   LEFT JOIN LATERAL (SELECT x.data FROM vasscm.outbox x

@@ -135,7 +135,7 @@ DECLARE
 BEGIN
     SELECT o.transaction_id INTO done FROM vasscm.outbox o
      WHERE o.message_type = 'DISCHARGE_DONE' AND vasscm._counts(o.status)
-       AND vasscm._norm(o.data ->> 'MA_TAU') || '/' || vasscm._norm(o.data ->> 'SO_CHUYEN') = k;
+       AND vasscm._vessel_call_of(o.data) = k;
     IF FOUND THEN
         RAISE NOTICE 'vasscm: DISCHARGE_DONE of % was already reported', k;
         RETURN done;
@@ -168,16 +168,30 @@ BEGIN
               WHERE l.current AND l.form IN ('01', '02') AND l.vessel_call IS NOT NULL
                 AND EXISTS (SELECT 1 FROM vasscm.gate_ins g WHERE g.vessel_call = l.vessel_call)
                 AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o WHERE o.message_type = 'DISCHARGE_DONE' AND vasscm._counts(o.status)
-                                   AND vasscm._norm(o.data ->> 'MA_TAU') || '/' || vasscm._norm(o.data ->> 'SO_CHUYEN') = l.vessel_call)
+                                   AND vasscm._vessel_call_of(o.data) = l.vessel_call)
     LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM vasscm.discrepancies(k) d WHERE d.discrepancy = 'THIEU');
-        PERFORM vasscm.report_discharge_done(k);
+        PERFORM vasscm.report_discharge_done(k, force => true);   -- just checked: nothing missing
         n := n + 1;
     END LOOP;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION discharge_done_due() IS 'Job: reports DISCHARGE_DONE for vessel calls whose listed cargo is all in.';
+
+-- A TOS relation vasscm reads must have these columns (a view can rename them).
+CREATE FUNCTION _require_columns(rel regclass, columns text[], hint text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col text;
+BEGIN
+    FOREACH col IN ARRAY columns LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = rel AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
+            RAISE EXCEPTION 'vasscm: % has no column "%"', rel, col USING ERRCODE = 'undefined_column', HINT = hint;
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- The yard as last reported to customs, to send incremental YARD_MAPs.
 CREATE TABLE yard_block_reported (
@@ -195,18 +209,13 @@ COMMENT ON TABLE yard_block_reported IS 'Yard blocks as last reported in a YARD_
 CREATE FUNCTION report_yard_map(yard regclass, full_map boolean DEFAULT false) RETURNS uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    col   text;
     items jsonb;
 BEGIN
     IF NOT has_table_privilege(session_user, yard, 'SELECT') THEN
         RAISE EXCEPTION 'vasscm: % may not read %', session_user, yard USING ERRCODE = 'insufficient_privilege';
     END IF;
-    FOREACH col IN ARRAY ARRAY['block_code', 'block_name', 'capacity_teu', 'used_teu'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = yard AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
-            RAISE EXCEPTION 'vasscm: % has no column "%"', yard, col
-                USING ERRCODE = 'undefined_column', HINT = 'The yard relation needs block_code, block_name, capacity_teu, used_teu (a view can rename).';
-        END IF;
-    END LOOP;
+    PERFORM vasscm._require_columns(yard, ARRAY['block_code', 'block_name', 'capacity_teu', 'used_teu'],
+                                    'The yard relation needs block_code, block_name, capacity_teu, used_teu (a view can rename).');
     CREATE TEMP TABLE IF NOT EXISTS vasscm_yard_now (block_code text PRIMARY KEY, block_name text, capacity_teu numeric, used_teu numeric) ON COMMIT DROP;
     TRUNCATE vasscm_yard_now;
     EXECUTE format('INSERT INTO vasscm_yard_now SELECT DISTINCT ON (block_code::text) block_code::text, block_name::text, capacity_teu::numeric, used_teu::numeric FROM %s WHERE block_code IS NOT NULL', yard);
@@ -289,16 +298,11 @@ COMMENT ON FUNCTION match_vessels(regclass) IS 'Matches VESSEL_LIST entries to T
 CREATE FUNCTION _match_vessels(visits regclass) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    col    text;
     n      int;
     hours  float8 := coalesce(vasscm._setting_value('vessel_match_window_hours'), '48')::float8;
 BEGIN
-    FOREACH col IN ARRAY ARRAY['visit_id', 'imo', 'call_sign', 'vessel_name', 'eta'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = visits AND attname = col AND attnum > 0 AND NOT attisdropped) THEN
-            RAISE EXCEPTION 'vasscm: % has no column "%"', visits, col
-                USING ERRCODE = 'undefined_column', HINT = 'Vessel visits need visit_id, imo, call_sign, vessel_name, eta (a view can rename).';
-        END IF;
-    END LOOP;
+    PERFORM vasscm._require_columns(visits, ARRAY['visit_id', 'imo', 'call_sign', 'vessel_name', 'eta'],
+                                    'Vessel visits need visit_id, imo, call_sign, vessel_name, eta (a view can rename).');
     EXECUTE format($q$
         WITH v AS (
             SELECT visit_id::text AS visit_id, nullif(btrim(imo::text), '') AS imo, vasscm._norm(call_sign::text) AS call_sign,

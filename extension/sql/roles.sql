@@ -99,7 +99,7 @@ GRANT EXECUTE ON FUNCTION vasscm.clearance(text), vasscm.clearance_by_declaratio
                           vasscm._norm(text), vasscm._kg(numeric, text), vasscm._channel_name(smallint),
                           vasscm._unknown(text, text, text), vasscm._counts(text), vasscm._gone(text, text), vasscm._fmt(numeric),
                           vasscm._expected_seal(text, text, text, timestamptz), vasscm._setting_value(text),
-                          vasscm._vessel_call(text)
+                          vasscm._vessel_call(text), vasscm._vessel_call_of(jsonb)
    TO vasscm_reader;
 
 GRANT EXECUTE ON FUNCTION vasscm.record_scan(text, timestamptz, text), vasscm.set_vessel_match(text, text),
