@@ -15,7 +15,7 @@ build_binaries
 mkdir -p "$RUN_DIR"; chmod 755 "$RUN_DIR"
 make_pki "$D"
 fresh_cluster bench_worker "$PORT"
-start_simulator "$D" "$SIM"
+SIM_PORT_CODE=CANGBENCH start_simulator "$D" "$SIM"
 trap 'stop_simulator "$D"; kill $(cat "$D/worker.pid" 2>/dev/null) 2>/dev/null || true; stop_cluster bench_worker' EXIT
 DB=bench
 psql_at "$PORT" -qc "CREATE DATABASE $DB" -c "ALTER DATABASE $DB SET vasscm.sender_code = 'CANGBENCH'" \

@@ -8,7 +8,8 @@ PG_BIN=/usr/lib/postgresql/15/bin
 PG_CONFIG="$PG_BIN/pg_config"
 PGRX_VERSION=0.18.0
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron softhsm2 opensc libclang-dev clang
-              pkg-config libssl-dev libxml2-utils xmlsec1 sudo bc curl iproute2)
+              pkg-config libssl-dev libxml2-utils xmlsec1 sudo bc curl iproute2
+              opencryptoki chromium chromium-driver)
 export PATH="$HOME/.cargo/bin:$PATH"
 # Clusters live outside the work tree: the postgres OS user must reach them even when the
 # clone sits under a private home directory.
@@ -54,9 +55,17 @@ ensure_setup() {
     ensure_cargo_pgrx
 }
 
+# A server that has vasscm.so loaded keeps mapping its file: removing it first makes the next
+# install write a new file instead of overwriting the loaded one in place (which crashes or
+# confuses running servers: "unrecognized function API version").
+unlink_loaded_library() {
+    as_root rm -f "$("$PG_CONFIG" --pkglibdir)/vasscm.so"
+}
+
 # Builds (release) and installs the extension into the system PostgreSQL 15.
 install_extension() {
     log "building and installing the vasscm extension"
+    unlink_loaded_library
     (cd "$ROOT/extension" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
     # upgrade scripts (vasscm--A--B.sql) and the released install scripts of older versions
     as_root install -m 644 "$ROOT"/migrations/vasscm--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
@@ -123,11 +132,103 @@ make_pki() {
     export VASSCM_PIN=1234
 }
 
-# start_simulator DIR PORT: the customs simulator in the background (pid in DIR/sim.pid).
+# The openCryptoki soft token used by the tests (a second, independent PKCS#11 implementation).
+OCK_CONF=/etc/opencryptoki/opencryptoki.conf
+OCK_STORE=/var/lib/opencryptoki/swtok
+
+# opencryptoki_module: path of Debian's openCryptoki PKCS#11 module.
+opencryptoki_module() {
+    local m
+    for m in "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)/pkcs11/libopencryptoki.so" \
+             /usr/lib/x86_64-linux-gnu/pkcs11/libopencryptoki.so /usr/lib/opencryptoki/libopencryptoki.so; do
+        if [ -e "$m" ]; then echo "$m"; return; fi
+    done
+    echo "openCryptoki's PKCS#11 module not found (apt-get install opencryptoki)" >&2
+    return 1
+}
+
+# opencryptoki_sw_slot: the slot of the soft token (stdll libpkcs11_sw.so) in opencryptoki.conf,
+# added to the file when missing.
+opencryptoki_sw_slot() {
+    local slot
+    slot=$(awk '/^[[:space:]]*slot[[:space:]]+[0-9]+/ {s = $2} /stdll[[:space:]]*=[[:space:]]*libpkcs11_sw\.so/ {print s; exit}' "$OCK_CONF" 2>/dev/null || true)
+    if [ -z "$slot" ]; then
+        slot=$(awk '/^[[:space:]]*slot[[:space:]]+[0-9]+/ {if ($2 + 1 > n) n = $2 + 1} END {print n + 0}' "$OCK_CONF" 2>/dev/null || echo 0)
+        [ -f "$OCK_CONF" ] || echo "version opencryptoki-3.1" | as_root tee "$OCK_CONF" >/dev/null
+        printf '\nslot %s\n{\nstdll = libpkcs11_sw.so\n}\n' "$slot" | as_root tee -a "$OCK_CONF" >/dev/null
+    fi
+    echo "$slot"
+}
+
+# stop_pkcsslotd: stops the openCryptoki slot daemon started by start_pkcsslotd (its pid file).
+stop_pkcsslotd() {
+    local pid
+    pid=$(cat /var/run/pkcsslotd.pid 2>/dev/null) || return 0
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = pkcsslotd ]; then
+        as_root kill "$pid"
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    fi
+    as_root rm -f /var/run/pkcsslotd.pid
+}
+
+# start_pkcsslotd: the openCryptoki slot daemon, with the group and directories it needs (what
+# the package's tmpfiles.d makes at boot; a container has no boot).
+start_pkcsslotd() {
+    getent group pkcs11 >/dev/null || as_root groupadd -r pkcs11
+    local d
+    for d in /var/lock/opencryptoki /var/lock/opencryptoki/swtok /var/lib/opencryptoki "$OCK_STORE" "$OCK_STORE/TOK_OBJ"; do
+        as_root install -d -m 0770 -o root -g pkcs11 "$d"
+    done
+    stop_pkcsslotd
+    as_root /usr/sbin/pkcsslotd
+}
+
+# make_pki_opencryptoki DIR: an openCryptoki soft token "vasscm" (user PIN 1234) holding a
+# second port signing key and its certificate (id 01, label "signer"), made now; the certificate
+# in DIR/port-ock.pem. Starts pkcsslotd (stop it with stop_pkcsslotd). The soft token's store
+# is system-wide (/var/lib/opencryptoki/swtok): it is emptied and initialised afresh, unless it
+# holds a token of another name (then nothing is touched and this fails). Exports OCK_MODULE.
+make_pki_opencryptoki() {
+    local d=$1 slot label
+    mkdir -p "$d"
+    OCK_MODULE=$(opencryptoki_module)
+    export OCK_MODULE
+    slot=$(opencryptoki_sw_slot)
+    start_pkcsslotd
+    label=$(pkcsconf -t -c "$slot" 2>/dev/null | sed -n 's/^[[:space:]]*Label:[[:space:]]*//p' | sed 's/[[:space:]]*$//')
+    case "$label" in
+        ""|vasscm|"IBM OS PKCS#11") ;;
+        *) echo "the openCryptoki soft token is in use (label \"$label\"); not touching it" >&2; return 1 ;;
+    esac
+    stop_pkcsslotd
+    as_root find "$OCK_STORE" -mindepth 1 -delete
+    as_root rm -f /dev/shm/var.lib.opencryptoki.swtok
+    start_pkcsslotd
+    # factory SO PIN 87654321; the PINs must be changed from their defaults before use
+    printf 'vasscm\n' | pkcsconf -I -c "$slot" -S 87654321 >/dev/null
+    pkcsconf -P -c "$slot" -S 87654321 -n 56785678 >/dev/null
+    pkcsconf -u -c "$slot" -S 56785678 -n 12341234 >/dev/null
+    pkcsconf -p -c "$slot" -U 12341234 -n 1234 >/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/port-ock.key" -out "$d/port-ock.pem" -days 30 \
+        -subj "/CN=Cảng Test (openCryptoki)/O=Cang Test JSC/C=VN" -utf8 2>/dev/null
+    openssl rsa -in "$d/port-ock.key" -outform DER -out "$d/port-ock.key.der" 2>/dev/null
+    openssl x509 -in "$d/port-ock.pem" -outform DER -out "$d/port-ock.der"
+    pkcs11-tool --module "$OCK_MODULE" --token-label vasscm --login --pin 1234 --write-object "$d/port-ock.key.der" \
+        --type privkey --id 01 --label signer --usage-sign >/dev/null 2>&1
+    pkcs11-tool --module "$OCK_MODULE" --token-label vasscm --login --pin 1234 --write-object "$d/port-ock.der" \
+        --type cert --id 01 --label signer >/dev/null 2>&1
+    rm -f "$d/port-ock.key" "$d/port-ock.key.der"   # the private key now lives only on the token
+    pkcs11-tool --module "$OCK_MODULE" --token-label vasscm --login --pin 1234 --list-objects --type privkey 2>/dev/null | grep -q 'label: *signer' || {
+        echo "the key was not imported into the openCryptoki token" >&2; return 1; }
+}
+
+# start_simulator DIR PORT [PORT_CERT]: the customs simulator in the background (pid in
+# DIR/sim.pid), trusting DIR/port.pem or PORT_CERT as the port's certificate; customs' messages
+# go to SIM_PORT_CODE (default CANGTEST, the tests' vasscm.sender_code).
 start_simulator() {
-    local d=$1 port=$2
-    "$ROOT/target/release/vasscm-customs-sim" --listen "127.0.0.1:$port" --port-cert "$d/port.pem" \
-        --customs-key "$d/customs.key" --customs-cert "$d/customs.pem" >> "$d/sim.log" 2>&1 &
+    local d=$1 port=$2 cert=${3:-$1/port.pem}
+    "$ROOT/target/release/vasscm-customs-sim" --listen "127.0.0.1:$port" --port-cert "$cert" \
+        --customs-key "$d/customs.key" --customs-cert "$d/customs.pem" --port-code "${SIM_PORT_CODE:-CANGTEST}" >> "$d/sim.log" 2>&1 &
     local pid=$!
     echo "$pid" > "$d/sim.pid"
     disown

@@ -38,6 +38,25 @@ cannot "cannot enqueue" t_nobody "SELECT vasscm.enqueue('CHECK_BL', '{\"MA_HQ\":
 echo "admin: bindings and catalogue"
 can "binds a table it may put triggers on" t_admin "SELECT vasscm.bind('moves', '14', '$MAP')"
 cannot "cannot bind a table it has no TRIGGER right on" t_admin "SELECT vasscm.bind('other_moves', '14', '$MAP')"
+echo "a binding's expressions run with the privileges of the role that bound it, never the extension owner's"
+evil() { local m=$MAP; echo "${m/\"SO_CONTAINER\": \"ctr\"/\"SO_CONTAINER\": \"$1\"}"; }
+cannot "an expression reading pg_authid (password hashes) is refused" t_admin \
+    "SELECT vasscm.bind('moves', '14', '$(evil "(SELECT string_agg(rolname || rolpassword, chr(44)) FROM pg_catalog.pg_authid)")')"
+cannot "an expression reading another role's table is refused" t_admin \
+    "SELECT vasscm.bind('moves', '14', '$(evil "(SELECT max(o.ctr) FROM public.other_moves o)")')"
+psql_at "$PORT" -d $DB -qc "CREATE TABLE evil_moves (id int PRIMARY KEY, ctr text); GRANT TRIGGER ON evil_moves TO t_admin; GRANT INSERT ON evil_moves TO t_nobody"
+can "a binding reading a server file compiles (the function exists) …" t_admin \
+    "SELECT vasscm.bind('evil_moves', '14', '$(evil "pg_catalog.pg_read_file(''/etc/passwd'')")')"
+can "… and a TOS row still goes in" t_nobody "INSERT INTO evil_moves VALUES (1, 'MSKU1234565')"
+check "… captured as invalid: the admin may not read server files, and nothing of the file is in the message" "$PORT" "$DB" \
+  "SELECT count(*) = 1 AND bool_and(last_error LIKE '%permission denied for function pg_read_file%') AND bool_and(data::text NOT LIKE '%root:%')
+     FROM vasscm.outbox WHERE source_table LIKE '%evil_moves'"
+check "the mapping function is owned by the admin who bound the table, the trigger function by the extension owner" "$PORT" "$DB" \
+  "SELECT bool_and(CASE WHEN p.proname LIKE '\_binding\_map\_%' THEN pg_get_userbyid(p.proowner) = 't_admin' ELSE pg_get_userbyid(p.proowner) = 'postgres' END)
+          AND count(*) = 4
+     FROM pg_proc p WHERE p.pronamespace = 'vasscm'::regnamespace AND p.proname ~ '^_binding_(map_)?[0-9]+$'"
+check "no compile-check function is left behind" "$PORT" "$DB" "SELECT count(*) = 0 FROM pg_proc WHERE proname LIKE '\_binding\_check\_%'"
+psql_at "$PORT" -d $DB -qc "SELECT vasscm.unbind(id) FROM vasscm.binding WHERE source = 'evil_moves'::regclass" >/dev/null
 can "activates a catalogue" t_admin "SELECT vasscm.activate_catalogue('1')"
 cannot "cannot approve sends" t_admin "SELECT vasscm.approve(1)"
 can "changes a setting" t_admin "SELECT vasscm.set_setting('list_lead_hours', '8')"

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Upgrade 0.1.0 → 0.2.0: install the released 0.1.0, load data (messages in every state, their
-# history and message log, a customs message received), ALTER EXTENSION vasscm UPDATE, check
-# that nothing was lost and the new features work on the old data, then compare the upgraded
-# extension with a fresh 0.2.0 install: the same members (pg_describe_object over pg_depend),
+# Upgrade from the last release (0.2.0) to the current version: install the released 0.2.0, load
+# data (messages in every state, their history and message log, a customs message received, a
+# binding capturing TOS rows), ALTER EXTENSION vasscm UPDATE, check that nothing was lost and the
+# new features work on the old data, then compare the upgraded extension with a fresh install: the same members (pg_describe_object over pg_depend),
 # the same definitions of functions, views and tables, the same privileges. Finally the roles
 # and clearance suites run against upgraded databases (VASSCM_UPGRADE_FROM).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 PORT=${E2E_PORT:?}
-OLD=0.1.0
+OLD=0.2.0
 NEW=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 q() { psql_at "$PORT" -d "$1" -Atc "$2"; }
 
@@ -29,6 +29,9 @@ q upgraded "SELECT vasscm.enqueue('CHECK_CONTAINER', jsonb_build_object('MA_HQ',
             SELECT vasscm.record_failure(transaction_id, 'customs down') FROM vasscm.outbox WHERE status = 'sending';" >/dev/null
 q upgraded "SELECT vasscm.receive(vasscm.build_message('04', '{\"SO_TK\": \"308044805740\", \"NGAY_DK\": \"2026-11-25\", \"MA_HQ\": \"03CC\", \"LUONG\": \"2\",
               \"LIST_CONTAINER\": [{\"SO_CONTAINER\": \"MSKU1234565\", \"SO_NIEM_PHONG\": \"ML1\"}]}', '{\"Sender_Code\": \"TCHQ\", \"Sender_Name\": \"TCHQ\"}'))" >/dev/null
+q upgraded "CREATE TABLE tos_moves (id int PRIMARY KEY, ctr text);
+            SELECT vasscm.bind('tos_moves', 'CHECK_CONTAINER', '{\"MA_HQ\": \"''03CC''\", \"SO_CONTAINER\": \"ctr\"}');
+            INSERT INTO tos_moves VALUES (1, 'MSKU1234565');" >/dev/null
 before=$(q upgraded "SELECT (SELECT count(*) FROM vasscm.outbox) || '/' || (SELECT count(*) FROM vasscm.outbox_history) || '/' ||
                             (SELECT count(*) FROM vasscm.message_log) || '/' || (SELECT count(*) FROM vasscm.inbox)")
 history_before=$(q upgraded "SELECT md5(string_agg(concat_ws('|', id, outbox_id, at, actor, from_status, to_status, reason), ',' ORDER BY id)) FROM vasscm.outbox_history")
@@ -45,6 +48,11 @@ check "the form 04 received under $OLD is now clearance state" "$PORT" upgraded 
   "SELECT state = 'eligible' AND channel_name = 'yellow' FROM vasscm.clearance('MSKU1234565')"
 check "the old rows are chained and verify" "$PORT" upgraded \
   "SELECT bool_and(first_broken_id IS NULL AND rows_checked > 0 AND unsealed = 0) FROM vasscm.verify_audit()"
+check "the binding made under $OLD now maps as the role that created it" "$PORT" upgraded \
+  "SELECT pg_get_userbyid(proowner) = 'postgres' FROM pg_proc WHERE proname = '_binding_map_1'"
+q upgraded "INSERT INTO tos_moves VALUES (2, 'MSKU1234565')" >/dev/null
+check "and still captures TOS rows" "$PORT" upgraded \
+  "SELECT count(*) = 2 FROM vasscm.outbox WHERE message_type = 'CHECK_CONTAINER' AND binding_id = 1"
 old_max=$(q upgraded "SELECT max(id) FROM vasscm.outbox_history")
 q upgraded "UPDATE vasscm.outbox SET next_attempt_at = now() WHERE status = 'queued'" >/dev/null   # no waiting for the back-off
 check "the queue still works on the old messages" "$PORT" upgraded "SELECT count(*) = 1 FROM vasscm.claim('new-worker', 10, 60)"
@@ -84,6 +92,10 @@ else
 fi
 check "the extension's configuration tables for pg_dump are the same" "$PORT" upgraded \
   "SELECT (SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'vasscm') = $(q fresh "SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'vasscm'")"
+
+psql_at "$PORT" -qc "DROP DATABASE IF EXISTS chained" -c "CREATE DATABASE chained" >/dev/null 2>&1
+q chained "CREATE EXTENSION vasscm VERSION '0.1.0'; ALTER EXTENSION vasscm UPDATE" >/dev/null
+check "0.1.0 upgrades to $NEW through every release" "$PORT" chained "SELECT extversion = '$NEW' FROM pg_extension WHERE extname = 'vasscm'"
 
 echo "the suites on upgraded databases"
 if VASSCM_UPGRADE_FROM=$OLD bash "$ROOT/tests/roles.sh" | tail -1 | grep -q ", 0 failed"; then PASSED=$((PASSED + 1)); echo "  ok   roles.sh on a database upgraded from $OLD"

@@ -4,15 +4,18 @@
 //! `X509Certificate`. RSA-SHA1 (with SHA-1 digest) and C14N-with-comments for `SignedInfo` are
 //! settings, for older customs services.
 //!
-//! Canonicalisation is done by `bergshamra` (a proven implementation); the RSA operation is
-//! behind [`RawSigner`], so the key can stay on a PKCS#11 token.
+//! Canonicalisation is done by `bergshamra` (a proven implementation) over an `uppsala` tree;
+//! the RSA operation is behind [`RawSigner`], so the key can stay on a PKCS#11 token.
+//!
+//! Verification parses the document once, locates the one `ds:Signature` in that tree (the last
+//! element child of `Customs`), checks the digest over the canonical form of that same tree
+//! and returns those canonical bytes as [`Verified::document`]: the only text a caller may
+//! store, parse or apply. What is applied is exactly what was verified.
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use bergshamra::c14n::C14nMode;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
-use openssl::sign::{Signer, Verifier};
+use openssl::sign::Signer;
 use openssl::x509::X509;
 
 /// The XML-DSig namespace.
@@ -193,178 +196,17 @@ impl Certificate {
     }
 }
 
-fn c14n(xml: &str, mode: C14nMode) -> Result<Vec<u8>, DsigError> {
-    bergshamra::c14n::canonicalize::<&str>(xml, mode, None, &[]).map_err(|e| DsigError::C14n(e.to_string()))
-}
-
-fn escape(text: &str) -> String {
+/// Escapes text content.
+fn escape_text(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Signs a document: returns it with an enveloped `ds:Signature` as the last child of the root.
-pub fn sign(xml: &str, signer: &dyn RawSigner, cert: &Certificate, profile: Profile) -> Result<String, DsigError> {
-    if find_signature(xml).is_some() {
-        return Err(DsigError::Document("the message is already signed".into()));
-    }
-    let close = root_close_tag_start(xml).ok_or_else(|| DsigError::Document("no closing tag of the root element".into()))?;
-    let digest = openssl::hash::hash(profile.signature.digest(), &c14n(xml, C14nMode::Inclusive)?)?;
-    let signed_info = format!(
-        "<ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{}\"/><ds:SignatureMethod Algorithm=\"{}\"/>\
-<ds:Reference URI=\"\"><ds:Transforms><ds:Transform Algorithm=\"{ENVELOPED}\"/><ds:Transform Algorithm=\"{C14N}\"/></ds:Transforms>\
-<ds:DigestMethod Algorithm=\"{}\"/><ds:DigestValue>{}</ds:DigestValue></ds:Reference></ds:SignedInfo>",
-        profile.canonicalization.uri(),
-        profile.signature.uri(),
-        profile.signature.digest_uri(),
-        B64.encode(digest)
-    );
-    let canonical_si = c14n(&with_dsig_ns(&signed_info, "ds"), profile.canonicalization.mode())?;
-    let value = signer.sign(profile.signature, &canonical_si)?;
-    let signature = format!(
-        "<ds:Signature xmlns:ds=\"{DSIG_NS}\">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>\
-<ds:X509SubjectName>{}</ds:X509SubjectName><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>",
-        B64.encode(value),
-        escape(cert.subject()),
-        B64.encode(&cert.der)
-    );
-    let mut out = String::with_capacity(xml.len() + signature.len());
-    out.push_str(&xml[..close]);
-    out.push_str(&signature);
-    out.push_str(&xml[close..]);
-    Ok(out)
-}
+mod sign;
+mod tree;
+mod verify;
 
-/// Verifies the enveloped signature of a document against `cert` (the registered certificate
-/// of the sender, not the one the message carries).
-pub fn verify(xml: &str, cert: &X509) -> Result<(), DsigError> {
-    let (start, end, prefix) = find_signature(xml).ok_or_else(|| DsigError::Invalid("the message is not signed".into()))?;
-    let sig = &xml[start..end];
-    let p = if prefix.is_empty() { String::new() } else { format!("{prefix}:") };
-    let si = element(sig, &format!("{p}SignedInfo")).ok_or_else(|| DsigError::Invalid("no SignedInfo".into()))?;
-    let algo = |name: &str| attribute(element(si, &format!("{p}{name}")).unwrap_or(""), "Algorithm");
-    let signature = match algo("SignatureMethod").as_deref() {
-        Some(RSA_SHA256) => SignatureAlgorithm::RsaSha256,
-        Some(RSA_SHA1) => SignatureAlgorithm::RsaSha1,
-        other => return Err(DsigError::Invalid(format!("unsupported signature method {other:?}"))),
-    };
-    let canonicalization = match algo("CanonicalizationMethod").as_deref() {
-        Some(C14N) => Canonicalization::C14n,
-        Some(C14N_COMMENTS) => Canonicalization::C14nWithComments,
-        other => return Err(DsigError::Invalid(format!("unsupported canonicalization {other:?}"))),
-    };
-    let reference = element(si, &format!("{p}Reference")).ok_or_else(|| DsigError::Invalid("no Reference".into()))?;
-    if attribute(reference, "URI").as_deref() != Some("") {
-        return Err(DsigError::Invalid("the reference must be URI=\"\" (the whole document)".into()));
-    }
-    if !reference.contains(ENVELOPED) {
-        return Err(DsigError::Invalid("the reference lacks the enveloped-signature transform".into()));
-    }
-    let digest_alg = match algo("DigestMethod").as_deref() {
-        Some(SHA256) => MessageDigest::sha256(),
-        Some(SHA1) => MessageDigest::sha1(),
-        other => return Err(DsigError::Invalid(format!("unsupported digest method {other:?}"))),
-    };
-    let digest_value = text(reference, &format!("{p}DigestValue")).ok_or_else(|| DsigError::Invalid("no DigestValue".into()))?;
-    let unsigned = format!("{}{}", &xml[..start], &xml[end..]);
-    let digest = openssl::hash::hash(digest_alg, &c14n(&unsigned, C14nMode::Inclusive)?)?;
-    let expected = B64.decode(digest_value.trim()).map_err(|e| DsigError::Invalid(format!("DigestValue is not base64: {e}")))?;
-    if digest.as_ref() != expected.as_slice() {
-        return Err(DsigError::Invalid("the digest does not match: the document was changed after signing".into()));
-    }
-    let value = text(sig, &format!("{p}SignatureValue")).ok_or_else(|| DsigError::Invalid("no SignatureValue".into()))?;
-    let value: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-    let value = B64.decode(value).map_err(|e| DsigError::Invalid(format!("SignatureValue is not base64: {e}")))?;
-    let canonical_si = c14n(&with_dsig_ns(si, prefix), canonicalization.mode())?;
-    let key = cert.public_key()?;
-    let mut v = Verifier::new(signature.digest(), &key)?;
-    v.update(&canonical_si)?;
-    if !v.verify(&value).unwrap_or(false) {
-        return Err(DsigError::Invalid("the signature value does not verify with the registered certificate".into()));
-    }
-    Ok(())
-}
-
-/// Adds the dsig namespace declaration to a `SignedInfo` element taken out of its context
-/// (inclusive C14N renders the in-scope declaration on the apex element).
-fn with_dsig_ns(signed_info: &str, prefix: &str) -> String {
-    let tag = if prefix.is_empty() { "<SignedInfo".to_string() } else { format!("<{prefix}:SignedInfo") };
-    let decl = if prefix.is_empty() { format!(" xmlns=\"{DSIG_NS}\"") } else { format!(" xmlns:{prefix}=\"{DSIG_NS}\"") };
-    match signed_info.strip_prefix(tag.as_str()) {
-        Some(rest) if !rest.trim_start().starts_with("xmlns") => format!("{tag}{decl}{rest}"),
-        _ => signed_info.to_string(),
-    }
-}
-
-/// Byte offset of the root element's closing tag.
-fn root_close_tag_start(xml: &str) -> Option<usize> {
-    let trimmed = xml.trim_end();
-    let pos = trimmed.rfind("</")?;
-    trimmed[pos..].ends_with('>').then_some(pos)
-}
-
-/// Finds the `Signature` element in the dsig namespace: (start, end, prefix).
-fn find_signature(xml: &str) -> Option<(usize, usize, &str)> {
-    let mut from = 0;
-    while let Some(rel) = xml[from..].find("Signature") {
-        let at = from + rel;
-        from = at + 1;
-        let lt = xml[..at].rfind('<')?;
-        let name = &xml[lt + 1..at];
-        let prefix = match name {
-            "" => "",
-            n if n.ends_with(':') && n[..n.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') => &n[..n.len() - 1],
-            _ => continue,
-        };
-        let after = xml[at + "Signature".len()..].chars().next()?;
-        if !(after.is_whitespace() || after == '>') {
-            continue;
-        }
-        let tag_end = at + xml[at..].find('>')?;
-        if !xml[at..tag_end].contains(DSIG_NS) && !xml[..lt].contains(DSIG_NS) {
-            continue;
-        }
-        let close = if prefix.is_empty() { "</Signature>".to_string() } else { format!("</{prefix}:Signature>") };
-        let end = at + xml[at..].find(&close)? + close.len();
-        return Some((lt, end, prefix));
-    }
-    None
-}
-
-/// The first element `<name …>…</name>` (or `<name …/>`) in `xml`, as a slice.
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}");
-    let mut from = 0;
-    loop {
-        let start = from + xml[from..].find(&open)?;
-        let next = xml[start + open.len()..].chars().next()?;
-        if !(next.is_whitespace() || next == '>' || next == '/') {
-            from = start + 1;
-            continue;
-        }
-        let tag_end = start + xml[start..].find('>')?;
-        if xml[..tag_end].ends_with('/') {
-            return Some(&xml[start..=tag_end]);
-        }
-        let close = format!("</{name}>");
-        let end = tag_end + xml[tag_end..].find(&close)? + close.len();
-        return Some(&xml[start..end]);
-    }
-}
-
-fn attribute(element: &str, name: &str) -> Option<String> {
-    let tag_end = element.find('>')?;
-    let tag = &element[..tag_end];
-    let key = format!(" {name}=\"");
-    let start = tag.find(&key)? + key.len();
-    let end = start + tag[start..].find('"')?;
-    Some(tag[start..end].to_string())
-}
-
-fn text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let el = element(xml, name)?;
-    let start = el.find('>')? + 1;
-    let end = el.rfind("</")?;
-    (start <= end).then(|| &el[start..end])
-}
+pub use sign::sign;
+pub use verify::{verify, verify_body, Verified, MAX_DOCUMENT_BYTES};
 
 #[cfg(test)]
 mod tests {

@@ -35,10 +35,10 @@ ALTER FUNCTION vasscm.enqueue(text, jsonb, text) SECURITY DEFINER;
 ALTER FUNCTION vasscm.claim(text, int, int) SECURITY DEFINER;
 ALTER FUNCTION vasscm.release(uuid, text) SECURITY DEFINER;
 ALTER FUNCTION vasscm.record_signed(uuid, text) SECURITY DEFINER;
-ALTER FUNCTION vasscm.record_reply(uuid, text, int) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_reply(uuid, text, int, text) SECURITY DEFINER;
 ALTER FUNCTION vasscm.record_failure(uuid, text, int, text, int, float8, float8) SECURITY DEFINER;
-ALTER FUNCTION vasscm.record_refused(text, text) SECURITY DEFINER;
-ALTER FUNCTION vasscm.receive(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_refused(text, text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.receive(text, text) SECURITY DEFINER;
 -- Captures run in whatever role writes the TOS table (the apply worker, or a TOS user).
 ALTER FUNCTION vasscm._capture(int, text, text, text, text, jsonb, jsonb) SECURITY DEFINER;
 ALTER FUNCTION vasscm._capture_failed(int, text, text, text, text, text, jsonb) SECURITY DEFINER;
@@ -64,8 +64,8 @@ GRANT EXECUTE ON FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text)
 
 GRANT SELECT ON vasscm.outbox TO vasscm_worker;
 GRANT EXECUTE ON FUNCTION vasscm.claim(text, int, int), vasscm.release(uuid, text), vasscm.record_signed(uuid, text),
-                          vasscm.record_reply(uuid, text, int), vasscm.record_failure(uuid, text, int, text, int, float8, float8),
-                          vasscm.record_refused(text, text), vasscm.receive(text)
+                          vasscm.record_reply(uuid, text, int, text), vasscm.record_failure(uuid, text, int, text, int, float8, float8),
+                          vasscm.record_refused(text, text, text), vasscm.receive(text, text)
    TO vasscm_worker;
 
 -- Clearance (sql/clearance.sql, gate.sql, obligations.sql).

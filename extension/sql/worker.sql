@@ -126,31 +126,55 @@ $$;
 COMMENT ON FUNCTION record_failure(uuid, text, int, text, int, float8, float8) IS
     'Worker: a send failed; re-queues with exponential back-off and jitter, or marks the message dead.';
 
--- Customs' reply (form 200 accepted / 299 rejected) to a message: logged raw, parsed, and the
--- outbox row moved to accepted or rejected with the customs error text. An unusable reply
--- (not XML, hostile, not a reply to this message) is logged and the message retried.
-CREATE FUNCTION record_reply(transaction_id uuid, reply text, http_status int DEFAULT 200) RETURNS text
+-- Whether a customs message's header names customs as its sender and this port as its
+-- receiver: NULL when it does, the reason otherwise.
+CREATE FUNCTION _customs_header_problem(header jsonb) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN coalesce(current_setting('vasscm.sender_code', true), '') = '' THEN
+            'vasscm.sender_code is not set: messages addressed to this port cannot be recognised'
+        WHEN header ->> 'Receiver_Code' IS DISTINCT FROM trim(current_setting('vasscm.sender_code', true)) THEN
+            format('Receiver_Code %s is not this port (%s)', coalesce(header ->> 'Receiver_Code', 'missing'),
+                   trim(current_setting('vasscm.sender_code', true)))
+        WHEN NOT coalesce(header ->> 'Sender_Code', '') = ANY (
+                 SELECT trim(c) FROM unnest(string_to_array(coalesce(current_setting('vasscm.customs_sender_code', true), ''), ',')) c) THEN
+            format('Sender_Code %s is not customs (vasscm.customs_sender_code = %s)', coalesce(header ->> 'Sender_Code', 'missing'),
+                   coalesce(current_setting('vasscm.customs_sender_code', true), ''))
+    END
+$$;
+
+-- Customs' reply (form 200 accepted / 299 rejected) to a message. `reply` is the document the
+-- worker verified (the signed content, canonical); `signed` the body as received, which is what
+-- the log keeps. An unusable reply (not XML, hostile, not from customs to this port, not a
+-- reply to this message) is logged and the message retried.
+CREATE FUNCTION record_reply(transaction_id uuid, reply text, http_status int DEFAULT 200, signed text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parsed jsonb;
     kind   text;
     errs   text;
     o      vasscm.outbox;
+    raw    text := coalesce(signed, reply);
+    why    text;
 BEGIN
     BEGIN
         parsed := vasscm.parse_message(reply);
     EXCEPTION WHEN OTHERS THEN
-        RETURN vasscm.record_failure(transaction_id, 'unusable reply: ' || SQLERRM, http_status, left(reply, 1048576));
+        RETURN vasscm.record_failure(transaction_id, 'unusable reply: ' || SQLERRM, http_status, left(raw, 1048576));
     END;
     kind := parsed -> 'header' ->> 'Message_Type';
     IF kind NOT IN ('200', '299') THEN
-        RETURN vasscm.record_failure(transaction_id, format('reply of type %s, expected 200 or 299', kind), http_status, reply);
+        RETURN vasscm.record_failure(transaction_id, format('reply of type %s, expected 200 or 299', kind), http_status, raw);
     END IF;
     IF parsed -> 'header' ->> 'Request_ID' IS DISTINCT FROM transaction_id::text THEN
         RETURN vasscm.record_failure(transaction_id,
-            format('reply answers %s, not this message', coalesce(parsed -> 'header' ->> 'Request_ID', 'nothing')), http_status, reply);
+            format('reply answers %s, not this message', coalesce(parsed -> 'header' ->> 'Request_ID', 'nothing')), http_status, raw);
     END IF;
-    INSERT INTO vasscm.message_log (transaction_id, direction, kind, http_status, body) VALUES (transaction_id, 'in', 'reply', http_status, reply);
+    why := vasscm._customs_header_problem(parsed -> 'header');
+    IF why IS NOT NULL THEN
+        RETURN vasscm.record_failure(transaction_id, 'reply refused: ' || why, http_status, raw);
+    END IF;
+    INSERT INTO vasscm.message_log (transaction_id, direction, kind, http_status, body) VALUES (transaction_id, 'in', 'reply', http_status, raw);
     SELECT * INTO o FROM vasscm.outbox x WHERE x.transaction_id = record_reply.transaction_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -171,27 +195,43 @@ BEGIN
     RETURN CASE WHEN kind = '200' THEN 'accepted' ELSE 'rejected' END;
 END
 $$;
-COMMENT ON FUNCTION record_reply(uuid, text, int) IS 'Worker: records customs'' reply (200 / 299) to a message.';
+COMMENT ON FUNCTION record_reply(uuid, text, int, text) IS 'Worker: records customs'' verified reply (200 / 299) to a message.';
 
--- An inbound message the worker refused (bad signature, unreadable): logged, never stored.
-CREATE FUNCTION record_refused(body text, reason text) RETURNS void
+-- An inbound body the worker refused (bad signature, unreadable, not for this port): logged,
+-- never stored. Such bodies come from anyone who can reach the endpoint, so the log keeps a
+-- bounded prefix (4 KiB) and the SHA-256 and size of the whole body, never all of it.
+CREATE FUNCTION record_refused(body text, reason text, source text DEFAULT NULL) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    INSERT INTO vasscm.message_log (direction, kind, body, note) VALUES ('in', 'refused', body, reason);
+    INSERT INTO vasscm.message_log (direction, kind, body, note)
+    VALUES ('in', 'refused', left(body, 4096),
+            format('%s (from %s; %s bytes, sha256 %s%s)', reason, coalesce(source, 'unknown'), octet_length(body),
+                   encode(sha256(convert_to(body, 'UTF8')), 'hex'),
+                   CASE WHEN length(body) > 4096 THEN '; first 4096 characters kept' ELSE '' END));
 $$;
+COMMENT ON FUNCTION record_refused(text, text, text) IS
+    'Worker: logs an inbound body it refused: a bounded prefix, its size and SHA-256, the reason and the source.';
 
 -- A customs → port message whose signature the worker verified: stored once per Transaction_ID.
-CREATE FUNCTION receive(message text) RETURNS uuid
+-- `message` is the verified document (the signed content, canonical): it alone is parsed and
+-- applied; `signed` is the body as received, kept in the log. A message not from customs
+-- (vasscm.customs_sender_code) or not to this port (vasscm.sender_code) is refused.
+CREATE FUNCTION receive(message text, signed text DEFAULT NULL) RETURNS uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parsed jsonb := vasscm.parse_message(message);   -- raises a clear error on hostile input
     tid    uuid := (parsed -> 'header' ->> 'Transaction_ID')::uuid;
     kind   text := parsed -> 'header' ->> 'Message_Type';
+    why    text := vasscm._customs_header_problem(parsed -> 'header');
     inbox_id bigint;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM vasscm.message_types t WHERE t.code = kind AND t.direction = 'C2P') THEN
         RAISE EXCEPTION 'vasscm: % is not a customs-to-port message type', kind USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO vasscm.message_log (transaction_id, direction, kind, body) VALUES (tid, 'in', 'inbound', message);
+    IF why IS NOT NULL THEN
+        RAISE EXCEPTION 'vasscm: message % refused: %', tid, why USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'customs'' messages must name vasscm.customs_sender_code as Sender_Code and vasscm.sender_code as Receiver_Code';
+    END IF;
+    INSERT INTO vasscm.message_log (transaction_id, direction, kind, body) VALUES (tid, 'in', 'inbound', coalesce(signed, message));
     INSERT INTO vasscm.inbox (transaction_id, message_type, request_id, sent_at, header, data, message)
     VALUES (tid, kind, nullif(parsed -> 'header' ->> 'Request_ID', '')::uuid,
             (parsed -> 'header' ->> 'Transaction_Date')::timestamptz, parsed -> 'header', parsed -> 'data', message)
@@ -206,4 +246,5 @@ BEGIN
     RETURN tid;
 END
 $$;
-COMMENT ON FUNCTION receive(text) IS 'Stores a verified customs → port message once per Transaction_ID and applies it to the clearance state.';
+COMMENT ON FUNCTION receive(text, text) IS
+    'Stores a verified customs → port message (from customs, to this port) once per Transaction_ID and applies it to the clearance state.';

@@ -5,7 +5,7 @@ use crate::error::{OrReport, VasscmError};
 use crate::settings;
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use vasscm_core::{container, message, xsd, BuildError, Problem};
+use vasscm_core::{container, message, xsd, BuildError, Direction, Problem};
 
 fn rows(problems: Vec<Problem>) -> impl Iterator<Item = (String, String, String)> {
     problems.into_iter().map(|p| (p.path, p.rule, p.detail))
@@ -16,7 +16,8 @@ fn rows(problems: Vec<Problem>) -> impl Iterator<Item = (String, String, String)
 #[pg_extern(volatile, parallel_safe)]
 pub(crate) fn build_message(message_type: &str, data: JsonB, header: default!(JsonB, "'{}'")) -> String {
     let cats = catalogues().or_report();
-    message::build(&cats, message_type, &data.0, &header.0, &settings::header_defaults()).or_report()
+    let direction = cats.active().and_then(|c| c.message(message_type)).map(|m| m.direction).unwrap_or(Direction::PortToCustoms);
+    message::build(&cats, message_type, &data.0, &header.0, &settings::header_defaults(direction)).or_report()
 }
 
 /// Lists every problem of JSON data for a message type without building it (no rows: valid).

@@ -21,7 +21,7 @@ pub(crate) fn _prepare(message_type: &str, data: JsonB, transaction_id: &str) ->
         }
     };
     let header = json!({ "Transaction_ID": transaction_id });
-    let p = prepare(&cats, message_type, &data.0, &header, &settings::header_defaults());
+    let p = prepare(&cats, message_type, &data.0, &header, &settings::header_defaults(vasscm_core::Direction::PortToCustoms));
     let errors: Vec<Value> = p.problems.iter().map(|p| json!({"path": p.path, "rule": p.rule, "detail": p.detail})).collect();
     JsonB(json!({"valid": p.xml.is_some(), "data": p.data, "message": p.xml, "errors": errors}))
 }

@@ -2,7 +2,7 @@
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::CString;
-use vasscm_core::{HeaderDefaults, Limits};
+use vasscm_core::{Direction, HeaderDefaults, Limits};
 
 /// `vasscm.sender_code`: the port operator's customs-registered code (`Header/Sender_Code`).
 pub static SENDER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -10,6 +10,8 @@ pub static SENDER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 pub static SENDER_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// `vasscm.receiver_code`: the customs office messages go to (`Header/Receiver_Code`).
 pub static RECEIVER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// `vasscm.customs_sender_code`: the `Sender_Code`(s) customs' messages carry (comma-separated).
+pub static CUSTOMS_SENDER_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"TCHQ"));
 /// `vasscm.place_code`: the supervision place code (`MA_DIA_DIEM`) of messages built by vasscm itself.
 pub static PLACE_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// `vasscm.max_message_bytes`: largest XML message accepted by the parser.
@@ -40,6 +42,14 @@ pub fn register() {
         c"Customs office code the port reports to, written to Header/Receiver_Code.",
         c"",
         &RECEIVER_CODE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"vasscm.customs_sender_code",
+        c"Header/Sender_Code of customs' messages to this port (comma-separated if several); others are refused.",
+        c"Default TCHQ. Customs' messages must also name this port (vasscm.sender_code) as Receiver_Code.",
+        &CUSTOMS_SENDER_CODE,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -77,13 +87,27 @@ fn text(setting: &GucSetting<Option<CString>>) -> String {
     setting.get().map(|c| c.to_string_lossy().trim().to_string()).unwrap_or_default()
 }
 
-/// Header defaults from the current settings.
-pub fn header_defaults() -> HeaderDefaults {
-    HeaderDefaults {
-        application_version: env!("CARGO_PKG_VERSION").to_string(),
-        sender_code: text(&SENDER_CODE),
-        sender_name: text(&SENDER_NAME),
-        receiver_code: text(&RECEIVER_CODE),
+/// Header defaults from the current settings for a message going `direction`: the port
+/// writes to its customs office; a customs → port message (built for tests, simulations or a
+/// manual entry) comes from customs' sender code to this port.
+pub fn header_defaults(direction: Direction) -> HeaderDefaults {
+    match direction {
+        Direction::PortToCustoms => HeaderDefaults {
+            application_version: env!("CARGO_PKG_VERSION").to_string(),
+            sender_code: text(&SENDER_CODE),
+            sender_name: text(&SENDER_NAME),
+            receiver_code: text(&RECEIVER_CODE),
+        },
+        Direction::CustomsToPort => {
+            let customs = text(&CUSTOMS_SENDER_CODE);
+            let first = customs.split(',').next().unwrap_or_default().trim().to_string();
+            HeaderDefaults {
+                application_version: env!("CARGO_PKG_VERSION").to_string(),
+                sender_name: first.clone(),
+                sender_code: first,
+                receiver_code: text(&SENDER_CODE),
+            }
+        }
     }
 }
 

@@ -132,4 +132,40 @@ mod tests {
         ));
         assert!(e.contains("not a customs-to-port message"), "{e}");
     }
+
+    #[pg_test]
+    fn only_customs_messages_to_this_port_are_received() {
+        setup();
+        let data = r#"{"SO_TK": "308044805740", "TRANG_THAI_TK": "TAM_DUNG"}"#;
+        let built = |header: &str| one(&format!("SELECT vasscm.build_message('06', '{data}', '{header}')"));
+        let other_port = built(r#"{"Receiver_Code": "OTHERPORT"}"#);
+        let e = crate::test_support::error_of(&format!("SELECT vasscm.receive($x${other_port}$x$)"));
+        assert!(e.contains("Receiver_Code OTHERPORT is not this port"), "{e}");
+        let not_customs = built(r#"{"Sender_Code": "SOMEONE"}"#);
+        let e = crate::test_support::error_of(&format!("SELECT vasscm.receive($x${not_customs}$x$)"));
+        assert!(e.contains("Sender_Code SOMEONE is not customs"), "{e}");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM vasscm.inbox").unwrap(), Some(0));
+        // A second customs sender code is configurable.
+        Spi::run("SET vasscm.customs_sender_code = 'TCHQ, SOMEONE'").unwrap();
+        Spi::run(&format!("SELECT vasscm.receive($x${not_customs}$x$)")).unwrap();
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM vasscm.inbox").unwrap(), Some(1));
+        // The verified document is applied; the body as received is what the log keeps.
+        let m = built("{}");
+        Spi::run(&format!("SELECT vasscm.receive($x${m}$x$, $x$<signed>{m}</signed>$x$)")).unwrap();
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT bool_or(body LIKE '<signed>%') FROM vasscm.message_log WHERE kind = 'inbound'").unwrap(),
+            Some(true)
+        );
+    }
+
+    #[pg_test]
+    fn refused_bodies_are_logged_bounded_with_their_digest() {
+        setup();
+        Spi::run("SELECT vasscm.record_refused(repeat('x', 5000000), 'customs signature refused: not signed', '192.0.2.7')").unwrap();
+        let (len, note) = Spi::get_two::<i32, String>("SELECT length(body), note FROM vasscm.message_log WHERE kind = 'refused'").unwrap();
+        assert_eq!(len, Some(4096));
+        let note = note.unwrap_or_default();
+        let sha = one("SELECT encode(sha256(convert_to(repeat('x', 5000000), 'UTF8')), 'hex')");
+        assert!(note.contains(&sha) && note.contains("5000000 bytes") && note.contains("192.0.2.7"), "{note}");
+    }
 }

@@ -19,9 +19,10 @@
 //! from what the simulator itself told the port in scripted 04 / 05 / 06 / 07 messages.
 //!
 //! Usage: `vasscm-customs-sim --listen 127.0.0.1:8088 --port-cert port.pem --customs-key key.pem
-//!         --customs-cert customs.pem`, or `vasscm-customs-sim --config sim.toml` with the same
-//! four keys (`listen`, `port_cert`, `customs_key`, `customs_cert`; see
-//! `simulator/vasscm-customs-sim.example.toml`). Command-line options override the file.
+//!         --customs-cert customs.pem [--port-code CANG]`, or `vasscm-customs-sim --config
+//! sim.toml` with the same keys (`listen`, `port_cert`, `customs_key`, `customs_cert`,
+//! `port_code`; see `simulator/vasscm-customs-sim.example.toml`). Command-line options override
+//! the file. `--help` and `--version` exit 0, usage errors 64, a bad configuration file 78.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -201,6 +202,8 @@ struct Sim {
     faults: Mutex<Faults>,
     outbound: Mutex<VecDeque<String>>,
     requests: Mutex<u64>,
+    /// The port's code, configured or learned from its last message.
+    port_code: Mutex<Option<String>>,
 }
 
 type Shared = Arc<Sim>;
@@ -217,11 +220,35 @@ struct SimConfig {
     customs_key: Option<String>,
     /// The simulated customs' certificate (PEM).
     customs_cert: Option<String>,
+    /// The port's customs-registered code: the Receiver_Code of customs' messages to it.
+    port_code: Option<String>,
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+/// Command line (options override the configuration file).
+#[derive(Debug, clap::Parser)]
+#[command(name = "vasscm-customs-sim", version, about = "An HTTP stand-in for VASSCM customs, for tests, the demo and acceptance testing")]
+struct Cli {
+    /// A TOML file with listen, port_cert, customs_key, customs_cert, port_code.
+    #[arg(long)]
+    config: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:8088.
+    #[arg(long)]
+    listen: Option<String>,
+    /// The port operator's certificate (PEM): messages must be signed with its key.
+    #[arg(long)]
+    port_cert: Option<String>,
+    /// The simulated customs' private key (PEM).
+    #[arg(long)]
+    customs_key: Option<String>,
+    /// The simulated customs' certificate (PEM).
+    #[arg(long)]
+    customs_cert: Option<String>,
+    /// The port's code (Receiver_Code of customs' messages); default: the Sender_Code of the
+    /// port's first message, PORT before any.
+    #[arg(long)]
+    port_code: Option<String>,
 }
+
 
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| {
@@ -238,26 +265,34 @@ async fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args: Vec<String> = std::env::args().collect();
-    let file = match arg(&args, "--config") {
-        Some(path) => match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| toml::from_str::<SimConfig>(&t).map_err(|e| e.to_string())) {
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print(); // --help, --version
+            std::process::exit(0)
+        }
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(64)
+        }
+    };
+    let file = match &cli.config {
+        Some(path) => match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| toml::from_str::<SimConfig>(&t).map_err(|e| e.to_string())) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("vasscm-customs-sim: invalid configuration {path}: {e}");
-                std::process::exit(64);
+                std::process::exit(78);
             }
         },
         None => SimConfig::default(),
     };
-    let (Some(listen), Some(port_cert), Some(key), Some(cert)) = (
-        arg(&args, "--listen").or(file.listen),
-        arg(&args, "--port-cert").or(file.port_cert),
-        arg(&args, "--customs-key").or(file.customs_key),
-        arg(&args, "--customs-cert").or(file.customs_cert),
-    ) else {
-        eprintln!("usage: vasscm-customs-sim [--config FILE] --listen ADDR --port-cert PEM --customs-key PEM --customs-cert PEM");
+    let (Some(listen), Some(port_cert), Some(key), Some(cert)) =
+        (cli.listen.or(file.listen), cli.port_cert.or(file.port_cert), cli.customs_key.or(file.customs_key), cli.customs_cert.or(file.customs_cert))
+    else {
+        eprintln!("vasscm-customs-sim: --listen, --port-cert, --customs-key and --customs-cert are required (or in --config); see --help");
         std::process::exit(64);
     };
+    let port_code = cli.port_code.or(file.port_code);
     let fail = |what: &str, e: String| -> ! {
         eprintln!("vasscm-customs-sim: {what}: {e}");
         std::process::exit(65)
@@ -274,6 +309,7 @@ async fn main() {
         faults: Mutex::new(Faults::default()),
         outbound: Mutex::new(VecDeque::new()),
         requests: Mutex::new(0),
+        port_code: Mutex::new(port_code),
     });
     let app = Router::new()
         .route("/vasscm", post(receive))
@@ -282,11 +318,26 @@ async fn main() {
         .route("/script", post(script))
         .route("/outbound", get(outbound))
         .with_state(sim);
-    let listener = tokio::net::TcpListener::bind(&listen).await.unwrap_or_else(|e| fail("listen", e.to_string()));
+    let listener = listen_reusable(&listen).await.unwrap_or_else(|e| fail("listen", e.to_string()));
     info!(%listen, "customs simulator ready");
     if let Err(e) = axum::serve(listener, app).await {
         fail("serve", e.to_string());
     }
+}
+
+/// Listens on `addr` with SO_REUSEADDR, so that a restart (or a client socket of another
+/// program in TIME_WAIT on the same local port) does not keep the port refused for a minute.
+async fn listen_reusable(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr} does not resolve"));
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(1024),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -299,7 +350,7 @@ fn customs_message(sim: &Sim, code: &str, data: &Value, header: &Value, receiver
         application_version: "sim-1".into(),
         sender_code: "TCHQ".into(),
         sender_name: "Tổng cục Hải quan (mô phỏng)".into(),
-        receiver_code: if receiver.is_empty() { "PORT".into() } else { receiver.into() },
+        receiver_code: if receiver.is_empty() { lock(&sim.port_code).clone().unwrap_or_else(|| "PORT".into()) } else { receiver.into() },
     };
     let xml = vasscm_core::build(&sim.cats, code, data, header, &defaults).map_err(|e| format!("{e:?}"))?;
     vasscm_dsig::sign(&xml, &sim.customs_key, &sim.customs_cert, Profile::default()).map_err(|e| e.to_string())
@@ -348,9 +399,9 @@ async fn receive(State(sim): State<Shared>, body: String) -> Response {
     } else {
         body
     };
-    // Read the header defensively (the same hostile-safe reader as the extension).
+    // Read the header defensively, only to address a refusal (the same hostile-safe reader as the extension).
     let parsed = vasscm_core::parse(&sim.cats, &message, &Limits::default());
-    let (tid, kind, sender) = match &parsed {
+    let (tid, _, sender) = match &parsed {
         Ok(p) => (
             p.header.get("Transaction_ID").and_then(Value::as_str).unwrap_or_default().to_string(),
             p.message_type.clone(),
@@ -368,11 +419,27 @@ async fn receive(State(sim): State<Shared>, body: String) -> Response {
         };
         return (StatusCode::OK, body).into_response();
     }
-    // Authenticity first: a forged or tampered message never counts as a delivery.
-    if let Err(e) = vasscm_dsig::verify(&message, &sim.port_cert.x509) {
-        warn!(%tid, "signature refused: {e}");
-        let errors = [("1301".to_string(), format!("Chữ ký số không hợp lệ / invalid signature: {e}"))];
-        return respond(soap_in, StatusCode::OK, reply_xml(&sim, &tid, &sender, &errors));
+    // Authenticity first: a forged or tampered message never counts as a delivery. The header
+    // read above only addresses the refusal; from here on only the verified document is used.
+    let message = match vasscm_dsig::verify(&message, &sim.port_cert.x509) {
+        Ok(v) => v.into_document(),
+        Err(e) => {
+            warn!(%tid, "signature refused: {e}");
+            let errors = [("1301".to_string(), format!("Chữ ký số không hợp lệ / invalid signature: {e}"))];
+            return respond(soap_in, StatusCode::OK, reply_xml(&sim, &tid, &sender, &errors));
+        }
+    };
+    let parsed = vasscm_core::parse(&sim.cats, &message, &Limits::default());
+    let (tid, kind, sender) = match &parsed {
+        Ok(p) => (
+            p.header.get("Transaction_ID").and_then(Value::as_str).unwrap_or_default().to_string(),
+            p.message_type.clone(),
+            p.header.get("Sender_Code").and_then(Value::as_str).unwrap_or_default().to_string(),
+        ),
+        Err(e) => return respond(soap_in, StatusCode::OK, reply_xml(&sim, &tid, &sender, &[("1002".into(), format!("Thông điệp không đọc được / unreadable message: {e}"))])),
+    };
+    if !sender.is_empty() {
+        lock(&sim.port_code).get_or_insert_with(|| sender.clone());
     }
     if let Some(d) = lock(&sim.deliveries).get_mut(&tid) {
         d.count += 1;

@@ -14,6 +14,14 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// A key the command needs is not set.
+    #[error("{key} is required: {why}")]
+    Required {
+        /// The missing key, with its section.
+        key: &'static str,
+        /// Why the command needs it.
+        why: &'static str,
+    },
     /// The file is not valid TOML of the expected shape.
     #[error("invalid configuration {path}: {message}")]
     Invalid {
@@ -128,6 +136,14 @@ pub struct Signing {
     /// PKCS#11 sessions used for signing in parallel.
     #[serde(default = "default_sessions")]
     pub sessions: usize,
+    /// `auto` (default: the token's `CKM_SHA256_RSA_PKCS` when offered, else `CKM_RSA_PKCS`
+    /// with the digest computed on the host), `CKM_SHA256_RSA_PKCS` or `CKM_RSA_PKCS`.
+    #[serde(default = "default_mechanism")]
+    pub mechanism: String,
+}
+
+fn default_mechanism() -> String {
+    "auto".into()
 }
 
 fn default_signature() -> String {
@@ -178,7 +194,7 @@ fn default_max_reply() -> usize {
 }
 
 /// `[inbound]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inbound {
     /// `off` (default), `poll` or `listen`.
@@ -190,6 +206,33 @@ pub struct Inbound {
     pub poll_interval_ms: Option<u64>,
     /// Address the worker listens on for customs → port messages (`listen`), e.g. `127.0.0.1:8089`.
     pub listen: Option<String>,
+    /// `listen`: refused requests accepted from one source address per minute; beyond, HTTP 429
+    /// without touching the database.
+    #[serde(default = "default_max_refused")]
+    pub max_refused_per_minute: u32,
+    /// `listen`: largest request body (bytes); a larger one is refused with HTTP 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for Inbound {
+    fn default() -> Self {
+        Inbound {
+            mode: None,
+            poll_url: None,
+            poll_interval_ms: None,
+            listen: None,
+            max_refused_per_minute: default_max_refused(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+fn default_max_refused() -> u32 {
+    20
+}
+fn default_max_body() -> usize {
+    1024 * 1024
 }
 
 impl Config {
@@ -206,6 +249,15 @@ impl Config {
         }
         if !matches!(cfg.customs.transport.as_str(), "soap" | "xml") {
             return Err(invalid(format!("[customs] transport must be soap or xml, not {:?}", cfg.customs.transport)));
+        }
+        if crate::mechanism::Preference::from_setting(&cfg.signing.mechanism).is_none() {
+            return Err(invalid(format!(
+                "[signing] mechanism must be auto, CKM_SHA256_RSA_PKCS or CKM_RSA_PKCS, not {:?}",
+                cfg.signing.mechanism
+            )));
+        }
+        if cfg.inbound.max_body_bytes == 0 {
+            return Err(invalid("[inbound] max_body_bytes must be at least 1".into()));
         }
         if cfg.worker.concurrency == 0 || cfg.signing.sessions == 0 {
             return Err(invalid("concurrency and sessions must be at least 1".into()));

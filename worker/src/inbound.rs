@@ -1,101 +1,153 @@
 //! Customs → port messages: polled from customs or received on a port-side endpoint, verified
-//! against customs' certificate, then stored by `vasscm.receive`.
+//! against customs' certificate ([`crate::trust`]), then stored by `vasscm.receive`: the
+//! verified document, with the body as received.
 
+use crate::db::{self, DbError};
 use crate::metrics::Metrics;
 use crate::queue;
+use crate::ratelimit::RefusalLimit;
+use crate::transport::Transport;
+use deadpool_postgres::Pool;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio_postgres::Client;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
-use vasscm_core::soap;
+use vasscm_dsig::Certificate;
 
-/// Verifies and stores one inbound body; returns the Transaction_ID, or why it was refused.
-pub async fn handle(db: &Client, customs_cert: Option<&vasscm_dsig::Certificate>, body: &str) -> Result<String, String> {
-    let message = if soap::is_soap(body) { soap::unwrap(body).ok_or("SOAP envelope without a message")? } else { body.to_string() };
+/// How long storing an inbound message waits for an unreachable database before giving up.
+const STORE_RETRY: Duration = Duration::from_secs(60);
+/// How often a deadlock or serialization failure while storing is retried.
+const TRANSIENT_RETRIES: u64 = 5;
+
+/// Why an inbound message was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// Refused (signature, unreadable, not storable); logged in `vasscm.message_log`.
+    #[error("{0}")]
+    Refused(String),
+    /// The database is unreachable: the message was neither stored nor refused.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Verifies and stores one inbound `body` that came from `source`; returns its Transaction_ID.
+pub async fn handle(db: &Pool, cert: &Certificate, body: &str, source: &str) -> Result<String, InboundError> {
     let refuse = |why: String| async move {
-        if let Err(e) = queue::record_refused(db, body, &why).await {
+        if let Err(e) = db::retry("logging a refused inbound message", STORE_RETRY, || queue::record_refused(db, body, &why, source)).await {
             warn!(error = %e, "could not log a refused inbound message");
         }
-        Err::<String, String>(why)
+        InboundError::Refused(why)
     };
-    let Some(cert) = customs_cert else {
-        return refuse("customs.certificate_file is not configured: inbound messages cannot be verified".into()).await;
+    let trusted = match crate::trust::verify_customs(body, cert) {
+        Ok(t) => t,
+        Err(why) => return Err(refuse(why).await),
     };
-    if let Err(e) = vasscm_dsig::verify(&message, &cert.x509) {
-        return refuse(format!("customs signature refused: {e}")).await;
-    }
     let mut attempt = 0;
     loop {
-        match queue::receive(db, &message).await {
+        match db::retry("storing an inbound message", STORE_RETRY, || queue::receive(db, &trusted.document, body)).await {
             Ok(tid) => return Ok(tid),
-            Err(e) if attempt < TRANSIENT_RETRIES && is_transient(&e) => {
+            Err(DbError::Sql(e)) if attempt < TRANSIENT_RETRIES && is_transient(&e) => {
                 attempt += 1;
                 warn!(error = %e, attempt, "storing an inbound message hit a transient database error; retrying");
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
-            Err(e) => {
-                return refuse(format!("not stored: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))).await
-            }
+            Err(e @ DbError::Unavailable(_)) => return Err(InboundError::Unavailable(e.to_string())),
+            Err(e) => return Err(refuse(format!("not stored: {e}")).await),
         }
     }
 }
 
-/// How often a deadlock or serialization failure while storing an inbound message is retried.
-const TRANSIENT_RETRIES: u64 = 5;
-
-/// Deadlocks, serialization failures and lock timeouts: the same call may succeed again.
-fn is_transient(e: &tokio_postgres::Error) -> bool {
-    e.code().is_some_and(|c| c.code().starts_with("40") || c.code() == "55P03")
+/// Deadlocks, serialization failures and lock timeouts (by SQLSTATE, which
+/// [`DbError::Sql`] begins with): the same call may succeed again.
+fn is_transient(e: &str) -> bool {
+    e.starts_with("40") || e.starts_with("55P03")
 }
 
-/// Polls `url` for customs → port messages until the process stops.
-pub async fn poll(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, url: String, interval: Duration, stats: Arc<Metrics>) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+/// Polls `url` for customs → port messages until the process stops, through the customs
+/// transport (its CA file, timeouts and size cap). Polls only while the database answers: a
+/// message taken from customs must be storable.
+pub async fn poll(db: Pool, cert: Certificate, transport: Arc<Transport>, url: String, interval: Duration, stats: Arc<Metrics>) {
+    let mut backoff = db::Backoff::default();
     loop {
-        match client.get(&url).send().await {
-            Ok(resp) if resp.status().as_u16() == 200 => match resp.text().await {
-                Ok(body) => match handle(&db, cert.as_ref(), &body).await {
-                    Ok(tid) => {
-                        stats.inbound_stored.fetch_add(1, Ordering::Relaxed);
-                        info!(%tid, "inbound message stored");
-                        continue; // there may be more: poll again at once
-                    }
-                    Err(why) => {
-                        stats.inbound_refused.fetch_add(1, Ordering::Relaxed);
-                        warn!(%why, "inbound message refused")
-                    }
-                },
-                Err(e) => warn!(error = %e, "reading an inbound message failed"),
+        if let Err(e) = db.get().await {
+            let e = DbError::from(e);
+            warn!(error = %e, "inbound polling waits for the database");
+            tokio::time::sleep(backoff.next_delay().max(interval.min(Duration::from_secs(5)))).await;
+            continue;
+        }
+        backoff = db::Backoff::default();
+        match transport.fetch(&url).await {
+            Ok(Some(body)) => match handle(&db, &cert, &body, &url).await {
+                Ok(tid) => {
+                    stats.inbound_stored.fetch_add(1, Ordering::Relaxed);
+                    info!(%tid, "inbound message stored");
+                    continue; // there may be more: poll again at once
+                }
+                Err(e) => {
+                    stats.inbound_refused.fetch_add(1, Ordering::Relaxed);
+                    warn!(why = %e, "inbound message not stored")
+                }
             },
-            Ok(resp) if resp.status().as_u16() == 204 => {}
-            Ok(resp) => warn!(status = resp.status().as_u16(), "polling customs failed"),
+            Ok(None) => {}
             Err(e) => warn!(error = %e, "polling customs failed"),
         }
         tokio::time::sleep(interval).await;
     }
 }
 
-/// Serves `POST /` on `addr` for customs to push messages.
-pub async fn listen(db: Arc<Client>, cert: Option<vasscm_dsig::Certificate>, addr: String, stats: Arc<Metrics>) -> std::io::Result<()> {
-    use axum::extract::State;
+/// What the `listen` endpoint shares between requests.
+struct Endpoint {
+    db: Pool,
+    cert: Certificate,
+    stats: Arc<Metrics>,
+    limit: RefusalLimit,
+    max_body: usize,
+}
+
+/// Serves `POST /` on `addr` for customs to push messages. A source whose requests were
+/// refused `max_refused_per_minute` times within a minute gets 429 without touching the
+/// database; a body over `max_body` bytes gets 413; 503 while the database is unreachable
+/// (customs retries).
+pub async fn listen(
+    db: Pool,
+    cert: Certificate,
+    addr: String,
+    stats: Arc<Metrics>,
+    max_refused_per_minute: u32,
+    max_body: usize,
+) -> std::io::Result<()> {
+    use axum::extract::{ConnectInfo, Request, State};
     use axum::http::StatusCode;
     use axum::routing::post;
-    type Shared = (Arc<Client>, Option<vasscm_dsig::Certificate>, Arc<Metrics>);
-    async fn push(State(state): State<Arc<Shared>>, body: String) -> (StatusCode, String) {
-        match handle(&state.0, state.1.as_ref(), &body).await {
+    async fn push(State(ep): State<Arc<Endpoint>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> (StatusCode, String) {
+        if ep.limit.blocked(peer.ip(), Instant::now()) {
+            return (StatusCode::TOO_MANY_REQUESTS, "too many refused requests from this address; try again in a minute\n".into());
+        }
+        let refused = |status: StatusCode, why: String| {
+            ep.limit.refused(peer.ip(), Instant::now());
+            ep.stats.inbound_refused.fetch_add(1, Ordering::Relaxed);
+            (status, format!("{why}\n"))
+        };
+        let bytes = match axum::body::to_bytes(req.into_body(), ep.max_body).await {
+            Ok(b) => b,
+            Err(_) => return refused(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {} bytes or unreadable", ep.max_body)),
+        };
+        let Ok(body) = String::from_utf8(bytes.to_vec()) else {
+            return refused(StatusCode::BAD_REQUEST, "the body is not UTF-8".into());
+        };
+        match handle(&ep.db, &ep.cert, &body, &peer.to_string()).await {
             Ok(tid) => {
-                state.2.inbound_stored.fetch_add(1, Ordering::Relaxed);
+                ep.stats.inbound_stored.fetch_add(1, Ordering::Relaxed);
                 (StatusCode::OK, format!("accepted {tid}\n"))
             }
-            Err(why) => {
-                state.2.inbound_refused.fetch_add(1, Ordering::Relaxed);
-                (StatusCode::BAD_REQUEST, format!("{why}\n"))
-            }
+            Err(InboundError::Refused(why)) => refused(StatusCode::BAD_REQUEST, why),
+            Err(InboundError::Unavailable(why)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
         }
     }
-    let app = axum::Router::new().route("/", post(push)).with_state(Arc::new((db, cert, stats)));
+    let endpoint = Endpoint { db, cert, stats, limit: RefusalLimit::new(max_refused_per_minute), max_body };
+    let app = axum::Router::new().route("/", post(push)).with_state(Arc::new(endpoint));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     info!(%addr, "listening for customs → port messages");
-    axum::serve(listener, app).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
 }

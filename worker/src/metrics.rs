@@ -2,13 +2,14 @@
 //!
 //! Counters and latency histograms are kept in-process (atomics); queue figures are read from
 //! the database at each scrape. `/healthz` answers 200 while the database answers and the HSM
-//! has not failed, 503 with the reason otherwise.
+//! has not failed, 503 with the reason otherwise (so, during a database restart, 503 until the
+//! worker can reach it again).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_postgres::Client;
+use deadpool_postgres::Pool;
 use tracing::info;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
@@ -74,7 +75,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the queue read from the database.
-    async fn render(&self, db: &Client) -> String {
+    async fn render(&self, db: &Pool) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP vasscm_worker_messages_total Messages whose send ended, by resulting outbox status.\n# TYPE vasscm_worker_messages_total counter");
         for (status, n) in self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
@@ -89,13 +90,20 @@ impl Metrics {
         let _ = writeln!(out, "vasscm_worker_in_flight {}", self.in_flight.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP vasscm_worker_hsm_up 1 while the token signs.\n# TYPE vasscm_worker_hsm_up gauge");
         let _ = writeln!(out, "vasscm_worker_hsm_up {}", u8::from(!self.hsm_failed.load(Ordering::Relaxed)));
-        let queue = db
-            .query(
-                "SELECT status, count(*)::float8, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM vasscm.outbox
-                  WHERE status IN ('invalid', 'pending_approval', 'queued', 'sending', 'dead') GROUP BY status",
-                &[],
-            )
-            .await;
+        let queue = tokio::time::timeout(Duration::from_secs(5), async {
+            db.get()
+                .await
+                .map_err(|e| e.to_string())?
+                .query(
+                    "SELECT status, count(*)::float8, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM vasscm.outbox
+                      WHERE status IN ('invalid', 'pending_approval', 'queued', 'sending', 'dead') GROUP BY status",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|_| Err("no answer within 5 s".into()));
         match queue {
             Ok(rows) => {
                 let _ = writeln!(out, "# HELP vasscm_outbox_messages Messages in the outbox not yet settled, by status.\n# TYPE vasscm_outbox_messages gauge");
@@ -116,24 +124,28 @@ impl Metrics {
     }
 
     /// Why the worker is not healthy, if it is not.
-    async fn unhealthy(&self, db: &Client) -> Option<String> {
+    async fn unhealthy(&self, db: &Pool) -> Option<String> {
         if self.hsm_failed.load(Ordering::Relaxed) {
             return Some("the HSM failed; the worker is stopping".into());
         }
-        match tokio::time::timeout(Duration::from_secs(5), db.simple_query("SELECT 1")).await {
+        let probe = async {
+            let client = db.get().await.map_err(crate::db::DbError::from)?;
+            client.simple_query("SELECT 1").await.map_err(crate::db::DbError::from)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), probe).await {
             Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(format!("database: {e}")),
+            Ok(Err(e)) => Some(e.to_string()),
             Err(_) => Some("database: no answer within 5 s".into()),
         }
     }
 }
 
 /// Serves `/metrics` and `/healthz` on `addr` until the process stops.
-pub async fn serve(metrics: Arc<Metrics>, db: Arc<Client>, addr: String) -> std::io::Result<()> {
+pub async fn serve(metrics: Arc<Metrics>, db: Pool, addr: String) -> std::io::Result<()> {
     use axum::extract::State;
     use axum::http::StatusCode;
     use axum::routing::get;
-    type Shared = (Arc<Metrics>, Arc<Client>);
+    type Shared = (Arc<Metrics>, Pool);
     async fn metrics_page(State(s): State<Arc<Shared>>) -> ([(&'static str, &'static str); 1], String) {
         ([("Content-Type", "text/plain; version=0.0.4")], s.0.render(&s.1).await)
     }

@@ -1,7 +1,9 @@
-//! The worker's calls into the database (`extension/sql/worker.sql`).
+//! The worker's calls into the database (`extension/sql/worker.sql`), each on a connection
+//! from the pool (a connection that died is replaced by the pool).
 
 use crate::config::Worker;
-use tokio_postgres::Client;
+use crate::db::DbError;
+use deadpool_postgres::Pool;
 
 /// A claimed message.
 #[derive(Debug, Clone)]
@@ -17,8 +19,10 @@ pub struct Claimed {
 }
 
 /// Claims up to `n` messages.
-pub async fn claim(db: &Client, name: &str, n: i64, cfg: &Worker) -> Result<Vec<Claimed>, tokio_postgres::Error> {
+pub async fn claim(db: &Pool, name: &str, n: i64, cfg: &Worker) -> Result<Vec<Claimed>, DbError> {
     let rows = db
+        .get()
+        .await?
         .query(
             "SELECT transaction_id::text, message_type, coalesce(message, ''), attempts
                FROM vasscm.claim($1, $2::int, $3::int)",
@@ -32,26 +36,34 @@ pub async fn claim(db: &Client, name: &str, n: i64, cfg: &Worker) -> Result<Vec<
 }
 
 /// Logs the signed message before it leaves.
-pub async fn record_signed(db: &Client, tid: &str, signed: &str) -> Result<(), tokio_postgres::Error> {
-    db.execute("SELECT vasscm.record_signed($1::text::uuid, $2)", &[&tid, &signed]).await.map(|_| ())
+pub async fn record_signed(db: &Pool, tid: &str, signed: &str) -> Result<(), DbError> {
+    db.get().await?.execute("SELECT vasscm.record_signed($1::text::uuid, $2)", &[&tid, &signed]).await?;
+    Ok(())
 }
 
-/// Records a reply; returns the new status.
-pub async fn record_reply(db: &Client, tid: &str, reply: &str, status: i32) -> Result<Option<String>, tokio_postgres::Error> {
-    let row = db.query_one("SELECT vasscm.record_reply($1::text::uuid, $2, $3)", &[&tid, &reply, &status]).await?;
+/// Records customs' verified reply (`document`, what was signed) with the raw body received
+/// (`received`); returns the new status.
+pub async fn record_reply(db: &Pool, tid: &str, document: &str, status: i32, received: &str) -> Result<Option<String>, DbError> {
+    let row = db
+        .get()
+        .await?
+        .query_one("SELECT vasscm.record_reply($1::text::uuid, $2, $3, $4)", &[&tid, &document, &status, &received])
+        .await?;
     Ok(row.get(0))
 }
 
 /// Records a failure; returns the new status.
 pub async fn record_failure(
-    db: &Client,
+    db: &Pool,
     tid: &str,
     error: &str,
     status: Option<i32>,
     body: Option<&str>,
     cfg: &Worker,
-) -> Result<Option<String>, tokio_postgres::Error> {
+) -> Result<Option<String>, DbError> {
     let row = db
+        .get()
+        .await?
         .query_one(
             "SELECT vasscm.record_failure($1::text::uuid, $2, $3, $4, $5, $6, $7)",
             &[&tid, &error, &status, &body, &cfg.max_attempts, &cfg.base_delay_seconds, &cfg.max_delay_seconds],
@@ -61,17 +73,21 @@ pub async fn record_failure(
 }
 
 /// Puts a claimed message back without counting the attempt.
-pub async fn release(db: &Client, tid: &str, reason: &str) -> Result<(), tokio_postgres::Error> {
-    db.execute("SELECT vasscm.release($1::text::uuid, $2)", &[&tid, &reason]).await.map(|_| ())
+pub async fn release(db: &Pool, tid: &str, reason: &str) -> Result<(), DbError> {
+    db.get().await?.execute("SELECT vasscm.release($1::text::uuid, $2)", &[&tid, &reason]).await?;
+    Ok(())
 }
 
-/// Stores a verified customs → port message.
-pub async fn receive(db: &Client, message: &str) -> Result<String, tokio_postgres::Error> {
-    let row = db.query_one("SELECT vasscm.receive($1)::text", &[&message]).await?;
+/// Stores a verified customs → port message: `document` (the signed content, verified) and
+/// `received` (the body as it arrived). Returns its Transaction_ID.
+pub async fn receive(db: &Pool, document: &str, received: &str) -> Result<String, DbError> {
+    let row = db.get().await?.query_one("SELECT vasscm.receive($1, $2)::text", &[&document, &received]).await?;
     Ok(row.get(0))
 }
 
-/// Logs an inbound message that was refused (bad signature, unreadable).
-pub async fn record_refused(db: &Client, body: &str, why: &str) -> Result<(), tokio_postgres::Error> {
-    db.execute("SELECT vasscm.record_refused($1, $2)", &[&body, &why]).await.map(|_| ())
+/// Logs an inbound message that was refused (bad signature, unreadable), with where it came
+/// from (the peer address, or the polled URL).
+pub async fn record_refused(db: &Pool, body: &str, why: &str, source: &str) -> Result<(), DbError> {
+    db.get().await?.execute("SELECT vasscm.record_refused($1, $2, $3)", &[&body, &why, &source]).await?;
+    Ok(())
 }

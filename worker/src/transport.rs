@@ -7,11 +7,11 @@ use vasscm_core::soap;
 /// What came back from customs.
 #[derive(Debug)]
 pub enum Outcome {
-    /// An HTTP 2xx reply carrying a message (unwrapped from SOAP when needed).
+    /// An HTTP 2xx reply, its body as received (SOAP envelope or plain XML).
     Reply {
         /// HTTP status.
         status: u16,
-        /// The reply message.
+        /// The body as received.
         body: String,
     },
     /// Anything else: retried later. `body` is what was received, if anything.
@@ -64,7 +64,8 @@ impl Transport {
         Ok(Transport { client, cfg: cfg.clone() })
     }
 
-    /// Sends one signed message and classifies what happened.
+    /// Sends one signed message and classifies what happened. A 2xx reply is returned as it
+    /// came (SOAP or not): verifying it and taking the message out is [`crate::trust`]'s job.
     pub async fn send(&self, signed: &str) -> Outcome {
         let soap = self.cfg.transport == "soap";
         let mut req = self.client.post(&self.cfg.url);
@@ -87,21 +88,19 @@ impl Transport {
         if !(200..300).contains(&status) {
             return Outcome::Failure { error: format!("customs answered HTTP {status}"), status: Some(status), body: Some(body) };
         }
-        let message = if soap::is_soap(&body) {
-            match soap::unwrap(&body) {
-                Some(m) => m,
-                None => {
-                    return Outcome::Failure {
-                        error: "the SOAP reply carries no message".into(),
-                        status: Some(status),
-                        body: Some(body),
-                    }
-                }
-            }
-        } else {
-            body
-        };
-        Outcome::Reply { status, body: message }
+        Outcome::Reply { status, body }
+    }
+
+    /// Fetches the next customs → port message from `url` (inbound polling) with the same trust
+    /// store, timeouts and size cap as sending: `Some(body)` on 200, `None` on 204 (nothing
+    /// waiting), an error otherwise.
+    pub async fn fetch(&self, url: &str) -> Result<Option<String>, String> {
+        let resp = self.client.get(url).send().await.map_err(|e| describe(&e))?;
+        match resp.status().as_u16() {
+            200 => read_capped(resp, self.cfg.max_reply_bytes).await.map(Some),
+            204 => Ok(None),
+            other => Err(format!("customs answered HTTP {other}")),
+        }
     }
 }
 

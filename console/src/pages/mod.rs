@@ -1,0 +1,7 @@
+//! The pages, one module each.
+
+pub mod audit;
+pub mod clearance;
+pub mod login;
+pub mod messages;
+pub mod monitor;
