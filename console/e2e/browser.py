@@ -37,7 +37,7 @@ def check(what, ok, got=""):
         print(f"  ok   {what}", flush=True)
     else:
         failed += 1
-        print(f"  FAIL {what} (got: {str(got)[:400]})", file=sys.stderr, flush=True)
+        print(f"  FAIL {what} (got: {str(got)[:600]})", flush=True)
 
 
 def sql(query):
@@ -128,7 +128,11 @@ class Browser:
         return {c["name"]: c for c in wd("GET", f"/session/{self.sid}/cookie")}
 
     def shot(self, name):
+        """The whole page (the window grown to its height, at most 2400 px), as docs/screenshots/NAME.png."""
+        h = self.js("return Math.min(2400, Math.max(1000, document.documentElement.scrollHeight))") or 1000
+        wd("POST", f"/session/{self.sid}/window/rect", {"width": 1400, "height": int(h) + 90})
         png = base64.b64decode(wd("GET", f"/session/{self.sid}/screenshot"))
+        wd("POST", f"/session/{self.sid}/window/rect", {"width": 1400, "height": 1000})
         with open(os.path.join(SHOTS, name + ".png"), "wb") as f:
             f.write(png)
 

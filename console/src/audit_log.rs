@@ -10,7 +10,6 @@ use sha2::{Digest, Sha256};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One event to record.
 pub struct Event<'a> {
@@ -63,9 +62,9 @@ impl AuditLog {
     /// not raised: the database keeps its own record of outbox changes.
     pub fn record(&self, e: &Event<'_>) {
         let mut prev = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let line = json!({
-            "at_ms": at, "user": e.user, "roles": e.roles, "action": e.action, "target": e.target,
+            "at": at, "user": e.user, "roles": e.roles, "action": e.action, "target": e.target,
             "outcome": e.outcome, "detail": e.detail, "peer": e.peer, "prev": *prev,
         })
         .to_string();

@@ -157,9 +157,11 @@ pub fn cell(l: Lang, column: &str, v: &Value) -> Markup {
             ul.list { @for i in items { li { (value_text(i)) } } }
         },
         Value::Object(_) => html! { code.json { (v.to_string()) } },
-        Value::String(s) if matches!(column, "status" | "from_status" | "to_status" | "state" | "outcome") => html! {
+        Value::String(s) if matches!(column, "status" | "from_status" | "to_status" | "state" | "outcome" | "channel_name") => html! {
             span class={ "badge s-" (s) } { (l.t_or("status", s)) }
         },
+        Value::String(s) if column == "cargo_flow" => html! { (l.t_or("flow", s)) },
+        Value::String(s) if column == "cargo_kind" => html! { (l.t_or("kind", s)) },
         Value::String(s) if column == "id" || column == "outbox_id" => html! {
             a href={ "/messages/" (s) } { (s) }
         },
@@ -186,6 +188,7 @@ pub fn short_time(s: &str) -> String {
     }
     let rest = &s[19..];
     let zone = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let zone = if zone == "Z" { "UTC" } else { zone };
     format!("{} {}{}{}", &s[..10], &s[11..19], if zone.is_empty() { "" } else { " " }, zone)
 }
 
@@ -215,6 +218,7 @@ mod tests {
     fn times_are_shortened_and_other_text_is_not() {
         assert_eq!(short_time("2026-11-29T10:41:07.123456+07:00"), "2026-11-29 10:41:07 +07:00");
         assert_eq!(short_time("2026-11-29T10:41:07+00:00"), "2026-11-29 10:41:07 +00:00");
+        assert_eq!(short_time("2026-11-29T03:41:07.123Z"), "2026-11-29 03:41:07 UTC");
         assert_eq!(short_time("MSKU1234565"), "MSKU1234565");
         assert_eq!(short_time("2026-11-29"), "2026-11-29");
     }

@@ -61,11 +61,11 @@ mod tests {
 
     #[test]
     fn both_tables_have_the_same_keys_once() {
-        let keys = |t: &[(&str, &str)]| {
+        fn keys(t: &'static [(&'static str, &'static str)]) -> Vec<&'static str> {
             let mut k: Vec<&str> = t.iter().map(|(k, _)| *k).collect();
             k.sort_unstable();
             k
-        };
+        }
         let (v, e) = (keys(vi::LABELS), keys(en::LABELS));
         let mut dedup = v.clone();
         dedup.dedup();

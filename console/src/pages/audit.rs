@@ -43,10 +43,10 @@ fn console_log(l: Lang, state: &AppState, who: &Authed) -> Markup {
                 Err(e) => p.bad #console-chain { (e.to_string()) },
             }
             div.scroll { table {
-                thead { tr { @for c in ["at_ms", "user", "roles", "action", "target", "outcome", "detail", "peer"] { th { (l.t_or("col", c)) } } } }
+                thead { tr { @for c in ["at", "user", "roles", "action", "target", "outcome", "detail", "peer"] { th { (l.t_or("col", c)) } } } }
                 tbody { @for e in &tail { tr {
-                    @for c in ["at_ms", "user", "roles", "action", "target", "outcome", "detail", "peer"] {
-                        td { (value_text(e.get(c).unwrap_or(&Value::Null))) }
+                    @for c in ["at", "user", "roles", "action", "target", "outcome", "detail", "peer"] {
+                        td { (crate::layout::short_time(&value_text(e.get(c).unwrap_or(&Value::Null)))) }
                     }
                 } } }
             } }

@@ -181,6 +181,7 @@ pub async fn detail(State(_state): State<Arc<AppState>>, who: Authed, Path(id): 
     let sid = id.to_string();
     let page_body = html! {
         section.status-line {
+            strong { (l.t("msg.message")) " " (id) " · " (one.text(0, "message_type")) }
             span #message-status class={ "badge big s-" (status) } { (l.t_or("status", &status)) }
             @for a in actions { (action_form(l, &who.session, &sid, a, &here)) }
         }
