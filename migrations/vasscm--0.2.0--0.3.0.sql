@@ -4,7 +4,11 @@
 --    separately, the body as received for the log; customs' Sender_Code and this port's
 --    Receiver_Code are checked (setting vasscm.customs_sender_code, default TCHQ); refused
 --    inbound bodies are logged as a bounded prefix with their size and SHA-256.
--- 2. Bindings: the DBA's expressions run with the privileges of the role that bound the table
+-- 2. Capture: a yard move (a position) is never an amendment; a seal a seal change (24)
+--    reported is not a correction of the gate-in; a DELETE after the gate-out of the same row
+--    is archiving, not a cancellation; a dead gate-in is amended, never sent twice; no
+--    internal table names in reason texts sent to customs.
+-- 3. Bindings: the DBA's expressions run with the privileges of the role that bound the table
 --    (a mapping function owned by it), never as the extension owner; existing bindings are
 --    regenerated that way, owned by the role that created them.
 \echo Use "ALTER EXTENSION vasscm UPDATE TO '0.3.0'" to load this file. \quit
@@ -147,7 +151,144 @@ GRANT EXECUTE ON FUNCTION vasscm.record_reply(uuid, text, int, text), vasscm.rec
                           vasscm.receive(text, text)
    TO vasscm_worker;
 
--- 2. Bindings -------------------------------------------------------------------------------
+-- 2, 3. Capture and bindings -------------------------------------------------------------------------------
+-- Fields that say where a box stands, not what customs was told about it: a change of these
+-- alone (a yard move, a reshuffle, a move to the inspection area) is never an amendment. The
+-- yard map (form 13 / YARD_MAP) is the place for positions.
+CREATE FUNCTION _informational_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY['VI_TRI']
+$$;
+
+-- Called by every binding's trigger function with the mapped data of one TOS row change.
+-- An UPDATE of a gate-in row amends (16) only when a fact customs holds changed: not for a
+-- position (_informational_fields), not for a seal that a seal change (24) already reported.
+-- A DELETE cancels (17) only before the goods left: after a gate-out of the same TOS row it is
+-- the TOS archiving finished moves, not a customs event. A gate-in that could not be sent yet
+-- (dead) is still the gate-in: a later change amends it, never a second 14.
+CREATE OR REPLACE FUNCTION _capture(binding_id int, message_type text, mode text, source_table text, op text, data jsonb, source_key jsonb)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rule        vasscm.followup_rule;
+    orig        vasscm.outbox;
+    last_source jsonb;
+    reason      text := format('captured from %s (%s)', source_table, op);
+    info        text[] := vasscm._informational_fields();
+    seal        text;
+BEGIN
+    IF op <> 'INSERT' THEN
+        SELECT * INTO rule FROM vasscm.followup_rule f WHERE f.message_type = _capture.message_type;
+    END IF;
+    IF op <> 'INSERT' AND rule.message_type IS NOT NULL THEN
+        SELECT * INTO orig FROM vasscm.outbox o
+         WHERE o.binding_id = _capture.binding_id AND o.source_key = _capture.source_key
+           AND o.message_type = _capture.message_type AND o.status NOT IN ('cancelled', 'rejected')
+         ORDER BY o.id DESC LIMIT 1;
+        IF FOUND THEN
+            IF orig.status = 'invalid' THEN
+                -- Never sent: fix or drop the original instead of amending what customs never saw.
+                IF op = 'DELETE' THEN
+                    PERFORM vasscm._set_status(orig.id, 'cancelled', format('source row deleted in %s before it could be sent', source_table));
+                ELSE
+                    PERFORM vasscm._reprepare(orig.id, data, format('source row updated in %s', source_table));
+                END IF;
+                RETURN;
+            END IF;
+            IF op = 'UPDATE' THEN
+                SELECT o.source_data INTO last_source FROM vasscm.outbox o
+                 WHERE o.id = orig.id
+                    OR (o.original_transaction_id = orig.transaction_id AND o.message_type = rule.amend_type
+                        AND o.status <> 'cancelled')
+                 ORDER BY o.id DESC LIMIT 1;
+                IF last_source - info = data - info THEN
+                    RETURN;   -- nothing customs holds has changed (a yard move, a re-delivered row)
+                END IF;
+                -- A seal that a seal change (24) reported is not a correction of the gate-in:
+                -- the box arrived with the old seal.
+                FOREACH seal IN ARRAY ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'] LOOP
+                    IF data ->> seal IS DISTINCT FROM last_source ->> seal AND EXISTS (
+                           SELECT 1 FROM vasscm.outbox c
+                            WHERE c.order_key = orig.order_key AND c.message_type = '24' AND c.id > orig.id
+                              AND c.status NOT IN ('cancelled', 'invalid', 'rejected')
+                              AND c.data ->> 'NIEM_PHONG_MOI' = _capture.data ->> seal) THEN
+                        data := jsonb_set(data, ARRAY[seal], coalesce(last_source -> seal, 'null'));
+                    END IF;
+                END LOOP;
+                IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
+                    RETURN;
+                END IF;
+                PERFORM vasscm._enqueue(rule.amend_type,
+                    data || jsonb_build_object('TRANSACTION_ID_GOC', orig.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
+                                               'LY_DO', 'Cập nhật thông tin trong TOS / corrected in the TOS'),
+                    mode, binding_id, source_table, source_key, data, orig.transaction_id, orig.order_key, reason);
+            ELSE
+                -- Deleted after the goods left (a gate-out of the same TOS row): archiving.
+                IF EXISTS (SELECT 1 FROM vasscm.outbox g
+                            WHERE g.binding_id IN (SELECT b.id FROM vasscm.binding b
+                                                    WHERE b.source = (SELECT x.source FROM vasscm.binding x WHERE x.id = _capture.binding_id))
+                              AND g.source_key = _capture.source_key AND g.message_type IN ('21', '22')
+                              AND g.status <> 'cancelled') THEN   -- the goods left, whatever became of the message
+                    RETURN;
+                END IF;
+                PERFORM vasscm._enqueue(rule.cancel_type,
+                    jsonb_strip_nulls(jsonb_build_object(
+                        'TRANSACTION_ID_GOC', orig.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
+                        'MA_HQ', orig.data -> 'MA_HQ', 'MA_DIA_DIEM', orig.data -> 'MA_DIA_DIEM',
+                        'SO_CONTAINER', orig.data -> 'SO_CONTAINER', 'SO_VAN_DON', orig.data -> 'SO_VAN_DON',
+                        'SO_TK', orig.data -> 'SO_TK',
+                        'LY_DO', 'Hủy thông tin hạ bãi trong TOS / gate-in withdrawn in the TOS')),
+                    mode, binding_id, source_table, source_key, NULL, orig.transaction_id, orig.order_key, reason);
+            END IF;
+            RETURN;
+        END IF;
+        IF op = 'DELETE' THEN
+            RETURN;   -- nothing was captured for this row: nothing to cancel
+        END IF;
+    END IF;
+    PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
+    IF message_type = '24' THEN
+        PERFORM vasscm._withdraw_seal_amendments(data ->> 'SO_CONTAINER', data ->> 'NIEM_PHONG_MOI');
+    END IF;
+END
+$$;
+
+-- A seal change (24) captured after the gate-in row was updated with the new seal, in the same
+-- transaction (the TOS's rows arrive in any order): the amendment that update queued only
+-- rewrote the seal the box arrived with, so it is withdrawn before anyone sent it.
+CREATE FUNCTION _withdraw_seal_amendments(container_no text, new_seal text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a     vasscm.outbox;
+    prev  jsonb;
+    fixed jsonb;
+    info  text[] := vasscm._informational_fields();
+    f     text;
+BEGIN
+    FOR a IN SELECT * FROM vasscm.outbox o
+              WHERE o.order_key = container_no AND o.message_type = '16' AND o.created_at = now()
+                AND o.status IN ('queued', 'pending_approval') LOOP
+        SELECT o.source_data INTO prev FROM vasscm.outbox o
+         WHERE o.id < a.id AND (o.transaction_id = a.original_transaction_id
+                                OR (o.original_transaction_id = a.original_transaction_id AND o.message_type = '16'
+                                    AND o.status <> 'cancelled'))
+         ORDER BY o.id DESC LIMIT 1;
+        fixed := a.source_data;
+        FOREACH f IN ARRAY ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'] LOOP
+            IF fixed ->> f = new_seal THEN
+                fixed := jsonb_set(fixed, ARRAY[f], coalesce(prev -> f, 'null'));
+            END IF;
+        END LOOP;
+        IF jsonb_strip_nulls(fixed) - info = jsonb_strip_nulls(prev) - info THEN
+            PERFORM vasscm._set_status(a.id, 'cancelled', 'the seal change (24) reports the new seal; the gate-in stays as the box arrived');
+        END IF;
+    END LOOP;
+END
+$$;
+
+ALTER FUNCTION vasscm._capture(int, text, text, text, text, jsonb, jsonb) SECURITY DEFINER;
+REVOKE ALL ON FUNCTION vasscm._informational_fields(), vasscm._withdraw_seal_amendments(text, text) FROM PUBLIC;
+
 -- (Re)creates what a binding runs: vasscm._binding_map_N, which evaluates the DBA's condition,
 -- mapping and key expressions with the privileges of `owner` (the role that bound the table:
 -- SECURITY DEFINER owned by it), and the trigger function vasscm._binding_N, which runs as the

@@ -160,7 +160,8 @@ opencryptoki_sw_slot() {
     echo "$slot"
 }
 
-# stop_pkcsslotd: stops the openCryptoki slot daemon started by start_pkcsslotd (its pid file).
+# stop_pkcsslotd: stops the openCryptoki slot daemon (the process of its pid file; pkcsslotd is
+# a single daemon per machine, and make_pki_opencryptoki restarts it).
 stop_pkcsslotd() {
     local pid
     pid=$(cat /var/run/pkcsslotd.pid 2>/dev/null) || return 0
@@ -181,6 +182,7 @@ start_pkcsslotd() {
     done
     stop_pkcsslotd
     as_root /usr/sbin/pkcsslotd
+    PKCSSLOTD_PID=$(cat /var/run/pkcsslotd.pid 2>/dev/null || true)
 }
 
 # make_pki_opencryptoki DIR: an openCryptoki soft token "vasscm" (user PIN 1234) holding a

@@ -71,7 +71,12 @@ customs 03 '{"MA_HQ": "03CC", "LOAI_HANG": "NHAP", "MA_TAU": "9321483", "SO_CHUY
   "NGAY_DEN_DU_KIEN": "2026-12-26T06:00:00+07:00", "LIST_HANG": [{"SO_CONTAINER": "TGHU7654320", "LY_DO": "Soi chiếu"}]}'
 customs 05 '{"SO_TK": "101234567892", "NGAY_DK": "2026-12-25", "MA_HQ": "03CC", "LUONG": "2", "LOAI_HANG": "NHAP", "SO_VAN_DON": "HPBL0002",
   "LOAI_HANG_HOA": "KIEN", "SO_LUONG": 118, "DVT_SO_LUONG": "CUON", "TRONG_LUONG": 2390, "DVT_TRONG_LUONG": "TNE"}'
-t "customs' 03, 04, 05 received and applied" "SELECT count(*) = 3 FROM vasscm.inbox WHERE applied_at IS NOT NULL AND apply_error IS NULL"
+# a list of expected containers received only 2 hours before the ship's ETA (8 h required): a missed deadline
+customs 01 "{\"MA_HQ\": \"03CC\", \"MA_TAU\": \"9321483\", \"TEN_TAU\": \"MAERSK HAI PHONG\", \"SO_CHUYEN\": \"245N\",
+  \"NGAY_DEN_DU_KIEN\": \"$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%S+00:00)\", \"LOAI_HANG\": \"NHAP\", \"LIST_HANG\": [
+  {\"SO_VAN_DON\": \"MAEU245001\", \"SO_CONTAINER\": \"MSKU1234565\", \"SO_NIEM_PHONG\": \"ML100001\"},
+  {\"SO_VAN_DON\": \"MAEU245002\", \"SO_CONTAINER\": \"TGHU7654320\", \"SO_NIEM_PHONG\": \"ML100002\"}]}"
+t "customs' 01, 03, 04, 05 received and applied" "SELECT count(*) = 4 FROM vasscm.inbox WHERE applied_at IS NOT NULL AND apply_error IS NULL"
 q "CREATE TABLE public.tos_gate_in (id int PRIMARY KEY, container_no text, seal text, bl_no text, gate_in_at timestamptz)" >/dev/null
 q "SELECT vasscm.bind('public.tos_gate_in', '14', '{\"MA_HQ\": \"''03CC''\", \"MA_DIA_DIEM\": \"''03CCC01''\", \"LOAI_HANG\": \"''NHAP''\",
      \"SO_CONTAINER\": \"container_no\", \"TRANG_THAI\": \"''F''\", \"HINH_THUC\": \"''XE''\", \"SO_NIEM_PHONG\": \"seal\",

@@ -105,7 +105,7 @@ pub fn db_error(l: Lang, e: &DbError) -> Markup {
 pub fn result(l: Lang, r: &Result<Table, DbError>, id: &str) -> Markup {
     match r {
         Ok(t) => table(l, t, id, |_| None),
-        Err(e) => db_error(l, e),
+        Err(e) => html! { div id=(id) { (db_error(l, e)) } },
     }
 }
 

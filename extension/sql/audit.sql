@@ -13,11 +13,26 @@
 --   changed, a row removed, a row inserted out of chain.
 -- * Monthly partitions (table_yYYYYmMM) are made ahead by vasscm.maintain_partitions(); rows
 --   of a month without partition wait in the default partition and are moved when it is made.
---   Retention (setting audit_retention_months, at least 12) drops whole months; the chain's
---   last hash before the cut is kept in vasscm.audit_anchor, so the rest still verifies.
+--   Retention (setting audit_retention_months, at least 60: article 52đ keeps exchanged data
+--   5 years) drops whole months; the chain's last hash before the cut is kept in
+--   vasscm.audit_anchor, so the rest still verifies.
 
 INSERT INTO setting VALUES
-    ('audit_retention_months', '13', 'Monthly audit partitions (message_log, outbox_history) are kept this many months (at least 12)');
+    ('audit_retention_months', '60', 'Monthly audit partitions (message_log, outbox_history) are kept this many months (at least 60: article 52đ keeps exchanged data 5 years)');
+
+-- Retention is never shorter than 5 years (article 52đ).
+CREATE FUNCTION _audit_retention_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.value IS NULL OR NEW.value !~ '^[0-9]{1,6}$' OR NEW.value::int < 60 THEN
+        RAISE EXCEPTION 'vasscm: audit_retention_months must be at least 60 (article 52đ: exchanged data is kept 5 years), not "%"', coalesce(NEW.value, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER setting_audit_retention_check BEFORE UPDATE ON setting
+    FOR EACH ROW WHEN (NEW.name = 'audit_retention_months') EXECUTE FUNCTION _audit_retention_check();
 
 CREATE TABLE audit_anchor (
     table_name  text NOT NULL,
@@ -223,7 +238,7 @@ DECLARE
     t      text;
     m      date;
     part   text;
-    keep   int := greatest(coalesce(vasscm._setting_value('audit_retention_months'), '13')::int, 12);
+    keep   int := greatest(coalesce(vasscm._setting_value('audit_retention_months'), '60')::int, 60);
     n      bigint;
     p      record;
     last   record;
@@ -275,4 +290,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION maintain_partitions() IS
-    'Job: creates the monthly audit partitions ahead and drops those older than audit_retention_months (at least 12), keeping the chain anchor.';
+    'Job: creates the monthly audit partitions ahead and drops those older than audit_retention_months (at least 60), keeping the chain anchor.';

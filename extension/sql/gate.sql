@@ -1,5 +1,8 @@
 -- Gate-out decisions (article 52 / 52a) and queries to customs from SQL.
 -- Every refusal reason is one text in Vietnamese and English: "tiếng Việt / English".
+-- During an incident (article 52đ, sql/incident.sql), goods on a paper list customs confirmed
+-- (form 36) may leave although customs' electronic eligibility (04 / 05) is missing; the
+-- allowed result then says which list in its reasons. Nothing else is loosened.
 
 CREATE FUNCTION _fmt(value numeric) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(trim_scale(value)::text, '0') $$;
@@ -27,6 +30,14 @@ DECLARE
     dno     text;
     want    text;
     covered int := 0;
+    -- reasons that only say customs' electronic eligibility is missing: a paper list of the open
+    -- incident (form 36) covering the container excuses them; not_in_* only a list line naming
+    -- this container with that declaration
+    missing     text[] := '{}';
+    not_in_dno  text[] := '{}';
+    not_in_why  text[] := '{}';
+    by_paper    boolean := false;
+    i           int;
 BEGIN
     IF NOT vasscm.is_valid_container_no(cont) THEN
         RETURN QUERY SELECT false, ARRAY[format('Số container "%s" không hợp lệ (ISO 6346) / "%s" is not a valid container number (ISO 6346)',
@@ -36,9 +47,10 @@ BEGIN
     -- Declarations the clerk gave that do not cover this container.
     FOREACH dno IN ARRAY coalesce(given, '{}') LOOP
         IF NOT EXISTS (SELECT 1 FROM vasscm.declaration d WHERE d.declaration_no = dno AND d.eligible_at IS NOT NULL) THEN
-            why := why || format('Tờ khai %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / declaration %s has no eligibility message (form 04)', dno, dno);
+            missing := missing || format('Tờ khai %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / declaration %s has no eligibility message (form 04)', dno, dno);
         ELSIF NOT EXISTS (SELECT 1 FROM vasscm.declaration_container dc WHERE dc.declaration_no = dno AND dc.container_no = cont AND dc.listed) THEN
-            why := why || format('Container %s không thuộc tờ khai %s / container %s is not in declaration %s', cont, dno, cont, dno);
+            not_in_dno := not_in_dno || dno;
+            not_in_why := not_in_why || format('Container %s không thuộc tờ khai %s / container %s is not in declaration %s', cont, dno, cont, dno);
         END IF;
     END LOOP;
     FOR r IN SELECT dc.*, d.status, d.status_reason, d.cargo_flow, d.eligible_at
@@ -78,18 +90,42 @@ BEGIN
                                  cont, r.declaration_no, cont, r.declaration_no);
         END IF;
     END LOOP;
-    IF covered = 0 AND (given IS NULL OR cardinality(why) = 0) THEN
-        why := why || format('Container %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / no eligibility message (form 04) covers container %s', cont, cont);
+    IF covered = 0 AND (given IS NULL OR cardinality(why) + cardinality(missing) + cardinality(not_in_dno) = 0) THEN
+        missing := missing || format('Container %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / no eligibility message (form 04) covers container %s', cont, cont);
+    END IF;
+    IF cardinality(missing) + cardinality(not_in_dno) > 0 THEN   -- an incident's paper list (only then looked up)
+        FOR i IN 1 .. cardinality(not_in_dno) LOOP
+            IF EXISTS (SELECT 1 FROM vasscm._paper_cover(cont, given) c WHERE c.container_no = cont AND c.declaration_no = not_in_dno[i]) THEN
+                by_paper := true;
+            ELSE
+                why := why || not_in_why[i];
+            END IF;
+        END LOOP;
+        IF cardinality(missing) > 0 THEN
+            IF EXISTS (SELECT 1 FROM vasscm._paper_cover(cont, given)) THEN
+                by_paper := true;
+            ELSE
+                why := why || missing;
+            END IF;
+        END IF;
     END IF;
     IF EXISTS (SELECT 1 FROM vasscm.scan_selection s WHERE s.container_no = cont
                   AND NOT EXISTS (SELECT 1 FROM vasscm.scan_record x WHERE x.container_no = cont AND x.scanned_at >= s.selected_at - interval '1 day')) THEN
         why := why || format('Container %s phải soi chiếu (mẫu 03) nhưng chưa soi / container %s was selected for scanning (form 03) and has not been scanned', cont, cont);
     END IF;
+    IF by_paper AND vasscm._gone_in_incident(cont) THEN
+        why := why || format('Container %s đã ra khỏi khu vực giám sát trong thời gian sự cố (mẫu 21 đã lập) / container %s already left during the incident (form 21 recorded)',
+                             cont, cont);
+    END IF;
+    IF by_paper AND cardinality(why) = 0 THEN
+        RETURN QUERY SELECT true, ARRAY[(SELECT c.note FROM vasscm._paper_cover(cont, given) c LIMIT 1)];
+        RETURN;
+    END IF;
     RETURN QUERY SELECT cardinality(why) = 0, (SELECT coalesce(array_agg(DISTINCT w), '{}') FROM unnest(why) AS w);
 END
 $$;
 COMMENT ON FUNCTION gate_out_check(text, text, text, text[]) IS
-    'Gate: may this container leave the supervision zone? (allowed, reasons in Vietnamese / English).';
+    'Gate: may this container leave the supervision zone? (allowed, reasons in Vietnamese / English; during an incident, the paper list that allowed it).';
 
 CREATE FUNCTION gate_out_check_bulk(declaration_no text, bl_no text, quantity numeric, weight_kg numeric, volume_m3 numeric)
 RETURNS TABLE (allowed boolean, reasons text[])
@@ -109,6 +145,11 @@ BEGIN
     END IF;
     SELECT * INTO d FROM vasscm.declaration x WHERE x.declaration_no = dno;
     IF NOT FOUND OR d.eligible_at IS NULL THEN
+        -- no electronic eligibility: an incident's paper list (form 36) may cover it
+        RETURN QUERY SELECT * FROM vasscm._paper_bulk(dno, bl, quantity, weight_kg, volume_m3, false);
+        IF FOUND THEN
+            RETURN;
+        END IF;
         RETURN QUERY SELECT false, ARRAY[format('Tờ khai %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 05) / declaration %s has no eligibility message (form 05)',
                                                 coalesce(dno, 'trống'), coalesce(dno, 'none'))];
         RETURN;
@@ -120,7 +161,14 @@ BEGIN
         END IF;
     END IF;
     SELECT * INTO b FROM vasscm.declaration_bulk x WHERE x.declaration_no = dno AND x.bl_no = bl;
-    IF NOT FOUND THEN
+    IF NOT FOUND AND bl IS NOT NULL THEN
+        -- customs' electronic data has the declaration without this B/L: a paper list line naming both may cover it
+        RETURN QUERY SELECT * FROM vasscm._paper_bulk(dno, bl, quantity, weight_kg, volume_m3, true);
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    IF b.declaration_no IS NULL THEN
         why := why || CASE WHEN bl IS NULL
             THEN format('Tờ khai %s có nhiều vận đơn: phải ghi số vận đơn / declaration %s covers several B/Ls: give the B/L number', dno, dno)
             ELSE format('Vận đơn %s không thuộc tờ khai %s (mẫu 05) / B/L %s is not in declaration %s (form 05)', bl, dno, bl, dno) END;
@@ -157,7 +205,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION gate_out_check_bulk(text, text, numeric, numeric, numeric) IS
-    'Gate: may this truck / barge / pump-out of bulk leave? Cumulative quantity, weight and volume stay within the declared ones (lighter passes).';
+    'Gate: may this truck / barge / pump-out of bulk leave? Cumulative quantity, weight and volume stay within the declared ones (lighter passes); during an incident, within a paper list''s.';
 
 -- Queries to customs. Each enqueues one P→C query and returns its Transaction_ID; the answer
 -- (CHECK_RESULT, TRANSHIP_ID_RESULT) updates the clearance state and vasscm.query_result().

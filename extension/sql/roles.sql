@@ -128,3 +128,24 @@ GRANT EXECUTE ON FUNCTION vasscm.schedule_jobs(), vasscm.unschedule_jobs(), vass
 GRANT SELECT ON vasscm.queue_depth, vasscm.oldest_waiting, vasscm.stuck_messages, vasscm.error_rates, vasscm.latency,
                 vasscm.job, vasscm.audit_anchor
    TO vasscm_reader;
+
+-- Incidents (sql/incident.sql): operators record what happens during an outage (article 52đ);
+-- readers (the gate included) read incidents, paper lists and the incident log; the watcher is
+-- an admin job.
+ALTER FUNCTION vasscm.open_incident(text, timestamptz, boolean) SECURITY DEFINER;
+ALTER FUNCTION vasscm.close_incident(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_incident_notification(bigint, text, timestamptz, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_paper_list(bigint, text, text, jsonb, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION vasscm.watch_incidents() SECURITY DEFINER;
+GRANT SELECT ON vasscm.incident, vasscm.incident_event, vasscm.paper_list, vasscm.paper_list_item, vasscm.incident_gate_out,
+                vasscm.incident_gate_outs
+   TO vasscm_reader;
+GRANT EXECUTE ON FUNCTION vasscm.incident_log(bigint), vasscm.incident_summary(bigint), vasscm._incident(bigint),
+                          vasscm._paper_cover(text, text[]), vasscm._paper_bulk(text, text, numeric, numeric, numeric, boolean),
+                          vasscm._gone_in_incident(text), vasscm._vn_time(timestamptz), vasscm._open_incident()
+   TO vasscm_reader;
+GRANT EXECUTE ON FUNCTION vasscm.open_incident(text, timestamptz, boolean), vasscm.close_incident(bigint, text),
+                          vasscm.record_incident_notification(bigint, text, timestamptz, text),
+                          vasscm.record_paper_list(bigint, text, text, jsonb, timestamptz)
+   TO vasscm_operator, vasscm_admin;
+GRANT EXECUTE ON FUNCTION vasscm.watch_incidents() TO vasscm_admin;

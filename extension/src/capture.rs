@@ -123,6 +123,66 @@ mod tests {
     }
 
     #[pg_test]
+    fn yard_moves_reported_seals_and_archiving_send_nothing() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run("ALTER TABLE tos_moves ADD COLUMN pos text").unwrap();
+        let b = Spi::get_one::<i32>("SELECT id FROM vasscm.binding").unwrap().unwrap();
+        Spi::run(&format!("SELECT vasscm.unbind({b})")).unwrap();
+        let with_position = GATE_IN.replace(r#""THOI_GIAN": "in_time"}"#, r#""THOI_GIAN": "in_time", "VI_TRI": "pos"}"#);
+        Spi::run(&format!("SELECT vasscm.bind('tos_moves', '14', '{with_position}', '{{INSERT,UPDATE,DELETE}}')")).unwrap();
+        Spi::run(GATE_OUT_BINDING).unwrap();
+        Spi::run(SEAL_BINDING).unwrap();
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl, pos) VALUES (1, 'MSKU1234565', 'S1', 'BL1', 'A01')").unwrap();
+        for pos in ["A02", "B07", "INSPECTION", "A01"] {
+            Spi::run(&format!("UPDATE tos_moves SET pos = '{pos}' WHERE id = 1")).unwrap();
+        }
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 1, "yard moves send nothing");
+        // A seal changed at inspection: the 24, and no amendment rewriting the gate-in's seal.
+        Spi::run("UPDATE tos_moves SET pos = 'INSPECTION', seal = 'S9' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '24'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '16' AND status <> 'cancelled'"), 0, "the 24 explains the new seal");
+        // A corrected B/L is a correction customs must hear; its 16 keeps the seal the box came with.
+        Spi::run("UPDATE tos_moves SET bl = 'BL2' WHERE id = 1").unwrap();
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '16' AND data ->> 'SO_VAN_DON' = 'BL2' AND data ->> 'SO_NIEM_PHONG' = 'S1'"),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '16' AND status <> 'cancelled' AND data ->> 'LY_DO' NOT LIKE '%tos_moves%'"),
+            1,
+            "no internal table names in what customs reads"
+        );
+        // Gate-out, then the TOS archives the finished move: no cancellation of the real gate-in.
+        Spi::run("UPDATE tos_moves SET out_time = '2026-11-26 01:00:00+00', truck = '15C12345', decls = '{308044805740}', pos = NULL WHERE id = 1")
+            .unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '21'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '16' AND status <> 'cancelled'"), 1, "leaving the yard is not an amendment");
+        Spi::run("DELETE FROM tos_moves WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '17'"), 0, "archiving is not a customs event");
+    }
+
+    /// Form 21 when `out_time` is first set.
+    const GATE_OUT_BINDING: &str = r#"SELECT vasscm.bind('tos_moves', '21', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''",
+        "LOAI_HANG": "flow", "SO_CONTAINER": "ctr", "TRANG_THAI": "fe", "LIST_TK/SO_TK": "decls", "PHUONG_TIEN": "''XE''",
+        "SO_PHUONG_TIEN": "truck", "THOI_GIAN": "out_time"}', '{UPDATE}', 'OLD.out_time IS NULL AND NEW.out_time IS NOT NULL')"#;
+
+    /// Form 24 when the seal changes at the inspection area.
+    const SEAL_BINDING: &str = r#"SELECT vasscm.bind('tos_moves', '24', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''",
+        "LOAI_HANG": "flow", "SO_CONTAINER": "ctr", "LOAI_NIEM_PHONG": "''HANG_TAU''", "NIEM_PHONG_CU": "OLD.seal",
+        "NIEM_PHONG_MOI": "NEW.seal", "LY_DO": "''Kiem tra''", "THOI_GIAN": "in_time"}', '{UPDATE}',
+        'OLD.seal IS DISTINCT FROM NEW.seal AND NEW.pos = ''INSPECTION''')"#;
+
+    #[pg_test]
+    fn a_dead_gate_in_is_amended_not_sent_twice() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S1', 'BL1')").unwrap();
+        Spi::run("UPDATE vasscm.outbox SET status = 'dead'").unwrap();
+        Spi::run("UPDATE tos_moves SET bl = 'BL2' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '14'"), 1, "still one gate-in");
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '16'"), 1);
+    }
+
+    #[pg_test]
     fn an_invalid_gate_in_is_fixed_in_place_or_dropped() {
         setup("{INSERT,UPDATE,DELETE}", "auto");
         Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234566', 'S1', 'BL1')").unwrap();

@@ -120,6 +120,7 @@ extension_sql_file!("../sql/gate.sql", name = "gate", requires = ["clearance"]);
 extension_sql_file!("../sql/obligations.sql", name = "obligations", requires = ["gate"]);
 extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["obligations"]);
 extension_sql_file!("../sql/operations.sql", name = "operations", requires = ["audit"]);
+extension_sql_file!("../sql/incident.sql", name = "incident", requires = ["operations"]);
 extension_sql_file!("../sql/dump.sql", name = "dump", requires = ["operations"]);
 extension_sql!(
     "SELECT vasscm.load_catalogue(vasscm._builtin_catalogue(), activate => true);",

@@ -42,11 +42,12 @@ SELECT vasscm.bind('tos_container_move', '21', $m${
     "THOI_GIAN":        "gate_out_at"
 }$m$, '{UPDATE}', 'OLD.gate_out_at IS NULL AND NEW.gate_out_at IS NOT NULL');
 
--- Seal change (form 24): every row of the seal log.
+-- Seal change (form 24): every row of the seal log; the flow (import / export / transit) is the
+-- container's current move's (the seal log does not carry it).
 SELECT vasscm.bind('tos_seal_change', '24', $m${
     "MA_HQ":           "'03CC'",
     "MA_DIA_DIEM":     "'03CCC01'",
-    "LOAI_HANG":       "'NHAP'",
+    "LOAI_HANG":       "coalesce((SELECT CASE m.flow WHEN 'EXPORT' THEN 'XUAT' WHEN 'TRANSIT' THEN 'QUA_CANH' ELSE 'NHAP' END FROM public.tos_container_move m WHERE m.container_no = NEW.container_no ORDER BY m.gate_in_at DESC NULLS LAST LIMIT 1), 'NHAP')",
     "SO_CONTAINER":    "container_no",
     "LOAI_NIEM_PHONG": "CASE seal_kind WHEN 'CUSTOMS' THEN 'HAI_QUAN' ELSE 'HANG_TAU' END",
     "NIEM_PHONG_CU":   "old_seal",
@@ -68,7 +69,7 @@ SELECT vasscm.bind('tos_cargo_move', '15', $m${
     "SO_TK":           "declaration_no",
     "SO_LUONG":        "quantity",
     "DVT_SO_LUONG":    "quantity_unit",
-    "TRONG_LUONG":     "weight_tonnes",
+    "TRONG_LUONG":     "round(weight_tonnes, 3)",
     "DVT_TRONG_LUONG": "'TNE'",
     "THE_TICH_M3":     "volume_m3",
     "PHUONG_TIEN":     "CASE means WHEN 'TRUCK' THEN 'XE' WHEN 'BARGE' THEN 'SALAN' WHEN 'PIPELINE' THEN 'DUONG_ONG' ELSE 'TAU' END",
@@ -85,7 +86,7 @@ SELECT vasscm.bind('tos_cargo_move', '22', $m${
     "LIST_TK/SO_TK":   "ARRAY[declaration_no]",
     "SO_LUONG":        "quantity",
     "DVT_SO_LUONG":    "quantity_unit",
-    "TRONG_LUONG":     "weight_tonnes",
+    "TRONG_LUONG":     "round(weight_tonnes, 3)",
     "DVT_TRONG_LUONG": "'TNE'",
     "THE_TICH_M3":     "volume_m3",
     "PHUONG_TIEN":     "CASE means WHEN 'TRUCK' THEN 'XE' WHEN 'BARGE' THEN 'SALAN' WHEN 'PIPELINE' THEN 'DUONG_ONG' ELSE 'TAU' END",
@@ -104,7 +105,7 @@ SELECT vasscm.bind('tos_pump_reading', '15', $m${
     "LOAI_HANG_HOA":   "'LONG'",
     "SO_VAN_DON":      "bl_no",
     "SO_TK":           "declaration_no",
-    "TRONG_LUONG":     "weight_tonnes",
+    "TRONG_LUONG":     "round(weight_tonnes, 3)",
     "DVT_TRONG_LUONG": "'TNE'",
     "THE_TICH_M3":     "meter_end_m3 - meter_start_m3",
     "PHUONG_TIEN":     "'DUONG_ONG'",
@@ -119,7 +120,7 @@ SELECT vasscm.bind('tos_pump_reading', '22', $m${
     "LOAI_HANG_HOA":   "'LONG'",
     "SO_VAN_DON":      "bl_no",
     "LIST_TK/SO_TK":   "ARRAY[declaration_no]",
-    "TRONG_LUONG":     "weight_tonnes",
+    "TRONG_LUONG":     "round(weight_tonnes, 3)",
     "DVT_TRONG_LUONG": "'TNE'",
     "THE_TICH_M3":     "meter_end_m3 - meter_start_m3",
     "PHUONG_TIEN":     "'DUONG_ONG'",

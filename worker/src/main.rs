@@ -18,7 +18,7 @@ mod trust;
 use config::{Config, ConfigError};
 use db::DbError;
 use deadpool_postgres::Pool;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -194,17 +194,31 @@ async fn check(cfg: Config) -> Result<(), WorkerError> {
     Ok(())
 }
 
-/// Messages being processed by this worker: one claimed again after its lease expired (the
-/// database was unreachable meanwhile) is not processed twice at once.
+/// Messages being processed by this worker. One claimed again meanwhile (its lease expired
+/// while the database was unreachable) is not processed twice at once: it is marked, and put
+/// back once the processing here ends (`vasscm.release` acts only if the claim is still open).
 #[derive(Default)]
-struct InFlight(Mutex<HashSet<String>>);
+struct InFlight(Mutex<HashMap<String, bool>>);
 
 impl InFlight {
+    /// Starts processing `tid`; false (and `tid` marked as claimed again) if it is in flight.
     fn start(&self, tid: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(tid.to_string())
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get_mut(tid) {
+            Some(again) => {
+                *again = true;
+                false
+            }
+            None => {
+                m.insert(tid.to_string(), false);
+                true
+            }
+        }
     }
-    fn end(&self, tid: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(tid);
+
+    /// Ends processing `tid`; true if it was claimed again meanwhile.
+    fn end(&self, tid: &str) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(tid).unwrap_or(false)
     }
 }
 
@@ -269,6 +283,10 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
     // Set while the database is unreachable: claims are retried with back-off.
     let mut outage: Option<db::Backoff> = None;
     loop {
+        if let Ok(why) = fatal_rx.try_recv() {
+            fatal = Some(why);
+            break;
+        }
         // Claim when at least half the slots are free: one claim serves several messages
         // (a claim per freed slot would make the claiming backend the bottleneck).
         let free = sem.available_permits();
@@ -300,7 +318,7 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
         let claimed = batch.len();
         for m in batch {
             if !in_flight.start(&m.transaction_id) {
-                continue; // claimed again after its lease expired while this worker still handles it
+                continue; // claimed again (lease expired) while in flight here: marked, put back when done
             }
             let permit = sem.clone().acquire_owned().await.map_err(|e| WorkerError::Other(e.to_string()))?;
             let (db, hsm, transport, cert, wcfg, fatal_tx, wake, stats, in_flight) = (
@@ -320,7 +338,13 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
                     stats.hsm_failed.store(true, std::sync::atomic::Ordering::Relaxed);
                     let _ = fatal_tx.try_send(why);
                 }
-                in_flight.end(&m.transaction_id);
+                if in_flight.end(&m.transaction_id) {
+                    let tid = m.transaction_id.as_str();
+                    let why = "claimed again while this worker still processed it: put back";
+                    if let Err(e) = db::retry("putting a message claimed twice back", RECORD_RETRY, || queue::release(&db, tid, why)).await {
+                        warn!(%tid, "could not put back a message claimed twice (its lease will expire): {e}");
+                    }
+                }
                 stats.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 drop(permit);
                 wake.notify_one(); // a slot is free: claim again at once
@@ -330,11 +354,12 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
             continue;
         }
         tokio::select! {
+            biased;
+            why = fatal_rx.recv() => { fatal = why; break; }
             _ = notify.notified(), if outage.is_none() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = sigterm.recv() => { info!("SIGTERM: finishing the messages in flight"); break; }
             _ = tokio::signal::ctrl_c() => { info!("interrupted: finishing the messages in flight"); break; }
-            why = fatal_rx.recv() => { fatal = why; break; }
         }
     }
     let _ = sem.acquire_many(concurrency as u32).await;

@@ -19,8 +19,7 @@ pub struct RefusalLimit {
 }
 
 impl RefusalLimit {
-    /// At most `limit` refused requests per source and minute (0: every request after a
-    /// refusal-free minute only).
+    /// At most `limit` refused requests per source and minute (0 counts as 1).
     pub fn new(limit: u32) -> RefusalLimit {
         RefusalLimit { limit, seen: Mutex::new(HashMap::new()) }
     }

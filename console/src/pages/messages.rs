@@ -214,7 +214,7 @@ pub async fn detail(State(_state): State<Arc<AppState>>, who: Authed, Path(id): 
             @match &answers {
                 Ok(t) if t.rows.is_empty() => p.empty { (l.t("msg.no_rows")) },
                 Ok(t) => { @for i in 0..t.rows.len() {
-                    details.log { summary { (t.text(i, "message_type")) " · " (t.text(i, "received_at")) " · " (t.text(i, "transaction_id")) }
+                    details.log { summary { (t.text(i, "message_type")) " · " (crate::layout::short_time(&t.text(i, "received_at"))) " · " (t.text(i, "transaction_id")) }
                         pre.code { (t.text(i, "data")) } }
                 } },
                 Err(e) => (db_error(l, e)),

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# The Debian package (scripts/package-deb) and a live upgrade with it.
+#   1. The package's contents: the extension, its control file, every SQL script (the released
+#      install scripts of older versions and every upgrade script), the binaries, the units,
+#      the examples, the maintainer scripts, the dependencies.
+#   2. Live upgrade 0.2.0 → current, the server running and captures flowing: the released
+#      0.2.0 extension (built from its commit and packaged under the same package name) is
+#      installed with dpkg -i; a cluster of its own creates it, loads the generic TOS tables and
+#      bindings of 0.2.0, and TOS writers insert continuously — persistent connections (whose
+#      backends keep the 0.2.0 library mapped) and a new connection per insert (each loading
+#      whatever vasscm.so is installed at that moment). While they insert, the current package
+#      is installed with dpkg -i, then ALTER EXTENSION vasscm UPDATE. No insert may fail, every
+#      row must be captured, the server log must stay clean, old backends must still map the
+#      replaced (deleted) 0.2.0 file, and the bindings made under 0.2.0 keep capturing.
+#   3. The current package stays installed (also when this test fails half-way).
+# Runs as root (dpkg). Writes into the system PostgreSQL 15 directories through dpkg only.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+PORT=${PACKAGE_TEST_PORT:-55495}
+NEW=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
+OLD=0.2.0
+OLD_COMMIT=9c8d386
+RATE=${PACKAGE_TEST_RATE:-40}        # inserts per second per pgbench run (two runs)
+DURATION=${PACKAGE_TEST_SECONDS:-30} # seconds the writers run; the upgrade happens inside
+D="$RUN_DIR/package-test"
+CLUSTER=package_live
+PKGLIB=$("$PG_CONFIG" --pkglibdir)
+EXTDIR=$("$PG_CONFIG" --sharedir)/extension
+ARCH=$(dpkg --print-architecture)
+PGBENCH="$PG_BIN/pgbench"
+rm -rf "$D"; mkdir -p "$D"; chmod 755 "$D"
+[ "$(id -u)" = 0 ] || { echo "tests/package.sh installs packages with dpkg: run it as root" >&2; exit 1; }
+yes_if() { if eval "$1"; then echo true; else echo false; fi; }
+# ok CONDITION DESCRIPTION: a check that needs no database.
+ok() {
+    if eval "$1"; then PASSED=$((PASSED + 1)); echo "  ok   $2"
+    else FAILED=$((FAILED + 1)); echo "  FAIL $2" >&2; fi
+}
+
+echo "the package"
+DEB=$(bash "$ROOT/scripts/package-deb" --reuse 2>"$D/package-deb.log" | tail -1) || { tail -20 "$D/package-deb.log" >&2; exit 1; }
+ok '[ "$DEB" = "$ROOT/target/debian/vasscm-pg15_${NEW}_${ARCH}.deb" ] && [ -f "$DEB" ]' "scripts/package-deb built target/debian/vasscm-pg15_${NEW}_${ARCH}.deb"
+dpkg-deb -c "$DEB" | awk '{print $NF}' | sed 's#^\./#/#' > "$D/contents"
+dpkg-deb -I "$DEB" > "$D/info"
+has() { grep -qx "$1" "$D/contents"; }
+ok 'has "$PKGLIB/vasscm.so" && has "$EXTDIR/vasscm.control" && has "$EXTDIR/vasscm--$NEW.sql"' \
+   "the extension: $PKGLIB/vasscm.so, vasscm.control, vasscm--$NEW.sql"
+missing=""
+for f in "$ROOT"/migrations/vasscm--*.sql; do has "$EXTDIR/$(basename "$f")" || missing="$missing $(basename "$f")"; done
+ok '[ -z "$missing" ] && has "$EXTDIR/vasscm--$OLD.sql" && has "$EXTDIR/vasscm--$OLD--$NEW.sql"' \
+   "every migrations/vasscm--*.sql ($(ls "$ROOT"/migrations/vasscm--*.sql | wc -l)), among them vasscm--$OLD.sql and vasscm--$OLD--$NEW.sql${missing:+ (missing:$missing)}"
+dpkg-deb --fsys-tarfile "$DEB" | tar -xO ".$EXTDIR/vasscm--$OLD.sql" > "$D/packaged-$OLD.sql"
+dpkg-deb --fsys-tarfile "$DEB" | tar -xO ".$EXTDIR/vasscm.control" > "$D/packaged.control"
+ok 'cmp -s "$D/packaged-$OLD.sql" "$ROOT/migrations/vasscm--$OLD.sql" && grep -qx "default_version = '"'$NEW'"'" "$D/packaged.control"' \
+   "the frozen $OLD install script is shipped as is; vasscm.control defaults to $NEW"
+bins=(vasscm-worker vasscm-customs-sim)
+if [ -f "$ROOT/console/Cargo.toml" ] && grep -q '"console"' "$ROOT/Cargo.toml"; then bins+=(vasscm-console); fi
+missing=""
+for b in "${bins[@]}"; do
+    has "/usr/bin/$b" || missing="$missing $b"
+    if [ -f "$ROOT/scripts/systemd/$b.service" ]; then has "/lib/systemd/system/$b.service" || missing="$missing $b.service"; fi
+done
+ok '[ -z "$missing" ]' "binaries in /usr/bin and their units in /lib/systemd/system: ${bins[*]}${missing:+ (missing:$missing)}"
+ok 'has /usr/share/doc/vasscm/examples/worker.toml && has /usr/share/doc/vasscm/examples/customs-sim.toml && has /usr/share/doc/vasscm/examples/worker.env && ! grep -q "^/etc/" "$D/contents"' \
+   "example configurations in /usr/share/doc/vasscm/examples, nothing shipped in /etc (the postinst never overwrites)"
+ok 'grep -q " postinst " "$D/info" && grep -q " prerm " "$D/info" && grep -q " postrm " "$D/info" && grep -q " md5sums " "$D/info"' \
+   "maintainer scripts postinst, prerm, postrm and md5sums"
+fields="$(dpkg-deb -f "$DEB" Package)|$(dpkg-deb -f "$DEB" Version)|$(dpkg-deb -f "$DEB" Architecture)"
+depends=$(dpkg-deb -f "$DEB" Depends)
+ok '[ "$fields" = "vasscm-pg15|$NEW|$ARCH" ] && grep -q "postgresql-15" <<<"$depends" && grep -q "libc6 (>=" <<<"$depends" && grep -q "libssl3" <<<"$depends"' \
+   "control: $fields; Depends: $depends"
+ok '[ -z "$(dpkg-deb --fsys-tarfile "$DEB" | tar -tv | awk "\$2 != \"root/root\"")" ]' "every file owned by root:root"
+SIZE=$(stat -c %s "$DEB")
+echo "  (package size: $SIZE bytes, installed size: $(dpkg-deb -f "$DEB" Installed-Size) KiB)"
+
+echo "the released $OLD extension, packaged from commit $OLD_COMMIT"
+OLD_SRC="$ROOT/target/v020/src-$OLD_COMMIT"
+if [ ! -f "$OLD_SRC/.complete" ]; then
+    rm -rf "$OLD_SRC"; mkdir -p "$OLD_SRC"
+    git -C "$ROOT" archive "$OLD_COMMIT" | tar -x -C "$OLD_SRC"
+    touch "$OLD_SRC/.complete"
+fi
+if [ ! -d "$ROOT/target/v020/release/deps" ] && [ -d "$ROOT/target/release/deps" ]; then
+    # the same dependencies (pgrx, serde…) in the same profile: start from the current build's
+    mkdir -p "$ROOT/target/v020/release"
+    cp -a --reflink=auto "$ROOT/target/release/deps" "$ROOT/target/release/build" "$ROOT/target/release/.fingerprint" "$ROOT/target/v020/release/"
+fi
+OLD_DEB=$(bash "$ROOT/scripts/package-deb" --reuse --extension-only --source "$OLD_SRC" --target-dir "$ROOT/target/v020" 2>"$D/package-deb-old.log" | tail -1) \
+    || { tail -20 "$D/package-deb-old.log" >&2; exit 1; }
+ok '[ "$(dpkg-deb -f "$OLD_DEB" Package)|$(dpkg-deb -f "$OLD_DEB" Version)" = "vasscm-pg15|$OLD" ]' "$(basename "$OLD_DEB"): vasscm-pg15 $OLD"
+
+echo "live upgrade $OLD → $NEW with the server running and captures flowing"
+# On a shared machine, an install_extension (cargo pgrx install / test) deletes vasscm.so and
+# rewrites it in place minutes later: wait (bounded) for it rather than measure it.
+busy_until=$(( $(date +%s) + ${PACKAGE_TEST_WAIT_INSTALLS:-600} ))
+while pgrep -f "cargo-pgrx pgrx (install|test)" >/dev/null && [ "$(date +%s)" -lt "$busy_until" ]; do
+    [ -n "${announced:-}" ] || { echo "  (waiting for another extension install to end: $(pgrep -af "cargo-pgrx pgrx (install|test)" | head -1))"; announced=1; }
+    sleep 2
+done
+ok '! pgrep -f "cargo-pgrx pgrx (install|test)" >/dev/null' "no other extension install running (cargo pgrx install / test would delete and rewrite vasscm.so in place)"
+others=$(pgrep -x postgres -a | grep -c -- " -D " || true)
+echo "  ($others other PostgreSQL servers are running on this machine: dpkg's rename leaves their mapped vasscm.so intact)"
+cleanup() {
+    local pid
+    for pid in $(cat "$D"/pgbench-*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+    stop_cluster "$CLUSTER"
+    if [ "$(dpkg-query -W -f='${Version}' vasscm-pg15 2>/dev/null || true)" != "$NEW" ] || ! cmp -s "$PKGLIB/vasscm.so" "$D/current-vasscm.so"; then
+        echo "  putting vasscm-pg15 $NEW back" >&2
+        dpkg -i "$DEB" > "$D/dpkg-cleanup.log" 2>&1 || { cat "$D/dpkg-cleanup.log" >&2; echo "tests/package.sh: could not reinstall $DEB" >&2; }
+    fi
+}
+dpkg-deb --fsys-tarfile "$DEB" | tar -xO ".$PKGLIB/vasscm.so" > "$D/current-vasscm.so"
+trap cleanup EXIT
+# From here to the dpkg -i of the current package, the system has 0.2.0 installed: keep it short.
+old_installed_at=$(date +%s.%N)
+dpkg -i "$OLD_DEB" > "$D/dpkg-old.log" 2>&1 || { cat "$D/dpkg-old.log" >&2; exit 1; }
+fresh_cluster "$CLUSTER" "$PORT"
+LOG="$RUN_DIR/clusters/$CLUSTER/server.log"
+q() { psql_at "$PORT" -d live -Atc "$1"; }
+psql_at "$PORT" -qc "CREATE DATABASE live" -c "ALTER DATABASE live SET vasscm.sender_code = 'CANGTEST'" \
+    -c "ALTER DATABASE live SET vasscm.sender_name = 'Cảng thử nghiệm'" -c "ALTER DATABASE live SET vasscm.receiver_code = '03CC'" >/dev/null
+psql_at "$PORT" -d live -qc "CREATE EXTENSION vasscm"
+psql_at "$PORT" -d live -q -f "$OLD_SRC/sql/examples/generic_tos_tables.sql"
+psql_at "$PORT" -d live -q -f "$OLD_SRC/sql/examples/generic_tos_bindings.sql" >/dev/null
+psql_at "$PORT" -d live -qc "CREATE SEQUENCE live_ids"
+check "the cluster runs the released $OLD, with the generic bindings of $OLD" "$PORT" live \
+  "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vasscm') = '$OLD' AND (SELECT count(*) FROM vasscm.binding) > 0"
+gate_in_binding=$(q "SELECT id FROM vasscm.binding WHERE source = 'tos_container_move'::regclass AND message_type = '14'")
+cat > "$D/insert.sql" <<'EOF'
+INSERT INTO tos_container_move (move_id, container_no, line_seal, bl_no, gate_in_at) VALUES (nextval('live_ids'), 'MSKU1234565', 'S1', 'BL1', now());
+EOF
+chmod 644 "$D/insert.sql"
+# persistent connections (-c 2) and a new connection for every insert (-C -c 2)
+for mode in persistent reconnecting; do
+    flag=""; [ "$mode" = reconnecting ] && flag=-C
+    PGAPPNAME=writer-$mode PGCONNECT_TIMEOUT=5 "$PGBENCH" -h 127.0.0.1 -p "$PORT" -U postgres -n $flag -c 2 -j 1 -R "$RATE" -T "$DURATION" \
+        -f "$D/insert.sql" live > "$D/pgbench-$mode.out" 2>&1 &
+    echo $! > "$D/pgbench-$mode.pid"
+done
+wait_until "$PORT" live "SELECT count(*) >= 100 FROM tos_container_move" 20
+old_backends=$(q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE datname = 'live' AND application_name = 'writer-persistent'")
+inode_before=$(stat -c %i "$PKGLIB/vasscm.so")
+
+rows_0=$(q "SELECT count(*) FROM tos_container_move")
+t0=$(date +%s.%N)
+dpkg -i "$DEB" > "$D/dpkg-new.log" 2>&1 && dpkg_ok=true || { dpkg_ok=false; cat "$D/dpkg-new.log" >&2; }
+t1=$(date +%s.%N)
+rows_1=$(q "SELECT count(*) FROM tos_container_move")
+inode_new=$(stat -c %i "$PKGLIB/vasscm.so")
+deleted_mapped=0
+for pid in $old_backends; do
+    if grep -q "$PKGLIB/vasscm.so (deleted)" "/proc/$pid/maps" 2>/dev/null; then deleted_mapped=$((deleted_mapped + 1)); fi
+done
+ok '$dpkg_ok && [ "$(stat -c %i "$PKGLIB/vasscm.so")" != "$inode_before" ] && cmp -s "$PKGLIB/vasscm.so" "$D/current-vasscm.so"' \
+   "dpkg -i of $NEW while inserting: vasscm.so replaced by a new file (inode $inode_before → $(stat -c %i "$PKGLIB/vasscm.so"))"
+ok '[ -n "$old_backends" ] && [ "$deleted_mapped" = "$(wc -w <<<"$old_backends")" ]' \
+   "the persistent writers' backends still map the replaced $OLD library ($deleted_mapped of $(wc -w <<<"$old_backends") map \"vasscm.so (deleted)\")"
+sleep 2   # new connections now load the $NEW library under the $OLD SQL definitions
+rows_2=$(q "SELECT count(*) FROM tos_container_move")
+t2=$(date +%s.%N)
+alter_out=$(psql_at "$PORT" -d live -qAtc "ALTER EXTENSION vasscm UPDATE" 2>&1) && alter_ok=true || alter_ok=false
+t3=$(date +%s.%N)
+rows_3=$(q "SELECT count(*) FROM tos_container_move")
+max_id_at_update=$(q "SELECT last_value FROM live_ids")
+running=0
+for mode in persistent reconnecting; do kill -0 "$(cat "$D/pgbench-$mode.pid")" 2>/dev/null && running=$((running + 1)); done
+ok '$alter_ok' "ALTER EXTENSION vasscm UPDATE while inserting${alter_out:+: $alter_out}"
+ok '[ "$running" = 2 ]' "both writers were still inserting when the update was over ($running of 2 running)"
+check "the extension is now at $NEW" "$PORT" live "SELECT extversion = '$NEW' FROM pg_extension WHERE extname = 'vasscm'"
+
+# the writers stop by themselves after $DURATION s
+limit=$(( $(date +%s) + DURATION + 30 ))
+rc=()
+for mode in persistent reconnecting; do
+    pid=$(cat "$D/pgbench-$mode.pid")
+    while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$limit" ]; do sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; echo "  pgbench ($mode) did not stop in time" >&2; fi
+    if wait "$pid"; then rc+=(0); else rc+=($?); fi
+done
+rm -f "$D"/pgbench-*.pid
+processed=0
+for mode in persistent reconnecting; do
+    n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$D/pgbench-$mode.out")
+    processed=$((processed + ${n:-0}))
+done
+ok '[ "${rc[*]}" = "0 0" ] && ! grep -qi "aborted\|error" "$D"/pgbench-*.out && grep -q "^number of failed transactions: 0 " "$D/pgbench-persistent.out" && grep -q "^number of failed transactions: 0 " "$D/pgbench-reconnecting.out"' \
+   "no insert failed (pgbench exit codes: ${rc[*]})"
+[ "${rc[*]}" = "0 0" ] || grep -i "abort\|error" "$D"/pgbench-*.out | head -5 >&2
+psql_at "$PORT" -d live -qc "INSERT INTO tos_container_move (move_id, container_no, line_seal, bl_no, gate_in_at) VALUES (nextval('live_ids'), 'MSKU1234565', 'S1', 'BL1', now())"
+rows=$(q "SELECT count(*) FROM tos_container_move")
+check "every row inserted was captured: $rows rows ($processed by the writers), $rows gate-in messages, all queued" "$PORT" live \
+  "SELECT $rows = $processed + 1 AND count(*) = $rows AND count(DISTINCT source_key) = $rows AND bool_and(status = 'queued')
+     FROM vasscm.outbox WHERE binding_id = $gate_in_binding"
+q "SELECT '    not captured as queued — ' || status || ': ' || count(*) || ' (' || min(created_at)::time || ' – ' || max(created_at)::time || '): '
+            || left(coalesce(min(last_error), ''), 160)
+     FROM vasscm.outbox WHERE binding_id = $gate_in_binding AND status <> 'queued' GROUP BY status" >&2 || true
+check "captures kept flowing during dpkg -i ($((rows_1 - rows_0)) rows), between it and the update ($((rows_2 - rows_1))) and during the update ($((rows_3 - rows_2)))" "$PORT" live \
+  "SELECT $((rows_1 - rows_0)) >= 0 AND $((rows_2 - rows_1)) > 0 AND $((rows_3 - rows_2)) >= 0 AND $((rows_3 - rows_0)) > 0"
+after=$(q "SELECT count(*) FROM vasscm.outbox WHERE binding_id = $gate_in_binding AND (source_key ->> 'move_id')::bigint > $max_id_at_update")
+check "the binding made under $OLD keeps capturing after the update ($after rows after it), through its regenerated mapping" "$PORT" live \
+  "SELECT $after > 0 AND EXISTS (SELECT 1 FROM pg_proc WHERE proname = '_binding_map_$gate_in_binding' AND pg_get_userbyid(proowner) = 'postgres')"
+check "messages captured before, during and after the upgrade validate" "$PORT" live \
+  "WITH ids AS (SELECT DISTINCT unnest(ARRAY[1, $rows_1, $rows_2, $max_id_at_update, $rows]::bigint[]) AS id)
+   SELECT count(*) = (SELECT count(*) FROM ids) AND bool_and(NOT EXISTS (SELECT 1 FROM vasscm.validate_message(message))) FROM vasscm.outbox
+    WHERE binding_id = $gate_in_binding AND (source_key ->> 'move_id')::bigint IN (SELECT id FROM ids)"
+ok '[ "$(stat -c %i "$PKGLIB/vasscm.so" 2>/dev/null)" = "$inode_new" ]' \
+   "nothing but dpkg replaced vasscm.so during the test (another install_extension / cargo pgrx install at the same time would)"
+bad=$(grep -E "unrecognized function API version|terminated by signal|server process .* was terminated|PANIC|ERROR|FATAL" "$LOG" | head -5 || true)
+ok '[ -z "$bad" ]' "the server log has no \"unrecognized function API version\", crash, ERROR or FATAL${bad:+: $bad}"
+
+check "the current package is installed when the test ends" "$PORT" live \
+  "SELECT $(yes_if '[ "$(dpkg-query -W -f="\${Status} \${Version}" vasscm-pg15)" = "install ok installed $NEW" ] && cmp -s "$PKGLIB/vasscm.so" "$D/current-vasscm.so" && grep -qx "default_version = '"'$NEW'"'" "$EXTDIR/vasscm.control"')"
+printf '  (%s installed for %.1f s; dpkg -i %s took %.2f s, ALTER EXTENSION UPDATE %.2f s; %d rows inserted from the start of dpkg -i to the end of the update, %d in all)\n' \
+  "$OLD" "$(echo "$t1 - $old_installed_at" | bc)" "$NEW" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$((rows_3 - rows_0))" "$rows"
+finish package
