@@ -45,6 +45,9 @@ check "weights converted to tonnes" "$PORT" $DB \
 check "pump-out and truck trip → 22" "$PORT" $DB "SELECT count(*) = 2 AND bool_and(status = 'queued') FROM vasscm.outbox WHERE message_type = '22'"
 check "every queued message validates" "$PORT" $DB \
     "SELECT bool_and(NOT EXISTS (SELECT 1 FROM vasscm.validate_message(message))) FROM vasscm.outbox WHERE status = 'queued'"
+# customs has the gate-ins (recorded as accepted: no worker here), so a correction is an
+# amendment and a deleted ticket a cancellation.
+psql_at "$PORT" -d $DB -qc "UPDATE vasscm.outbox SET status = 'accepted' WHERE message_type = '15'"
 psql_at "$PORT" -d $DB -qc "UPDATE bulk_ticket SET net_kg = 800000 WHERE ticket_nbr = 'T1'" -c "DELETE FROM bulk_ticket WHERE ticket_nbr = 'T2'"
 check "ticket corrected → 16, ticket deleted → 17" "$PORT" $DB \
     "SELECT array_agg(message_type ORDER BY id) = '{16,17}' FROM vasscm.outbox WHERE original_transaction_id IS NOT NULL"

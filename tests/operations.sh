@@ -31,12 +31,12 @@ refused() {   # DESCRIPTION SQL EXPECTED-TEXT
 }
 
 echo "pg_cron: jobs under stable names, idempotent, really run"
-t "schedule_jobs() creates the six jobs" \
-  "SELECT count(*) = 6 FROM vasscm.schedule_jobs()"
+t "schedule_jobs() creates the seven jobs" \
+  "SELECT count(*) = 7 FROM vasscm.schedule_jobs()"
 first=$(q "SELECT string_agg(jobid::text || jobname, ',' ORDER BY jobname) FROM cron.job")
 q "SELECT count(*) FROM vasscm.schedule_jobs()" >/dev/null
 t "scheduling again changes nothing (same names, same ids)" \
-  "SELECT string_agg(jobid::text || jobname, ',' ORDER BY jobname) = '$first' AND count(*) = 6 FROM cron.job"
+  "SELECT string_agg(jobid::text || jobname, ',' ORDER BY jobname) = '$first' AND count(*) = 7 FROM cron.job"
 t "every job is an ordinary function that works by hand" \
   "SELECT vasscm.requeue_expired() >= 0 AND vasscm.refresh_deadline_alerts() >= 0 AND vasscm.discharge_done_due() >= 0
       AND vasscm.match_vessels_job() = 0 AND vasscm.seal_audit() >= 0 AND (SELECT count(*) FROM vasscm.maintain_partitions()) >= 0"
@@ -50,7 +50,7 @@ t "pg_cron ran vasscm-requeue: the expired lease is queued again" \
 t "pg_cron ran the other minute jobs without error" \
   "SELECT count(DISTINCT j.jobname) >= 3 AND bool_and(d.status = 'succeeded') FROM cron.job_run_details d JOIN cron.job j USING (jobid)"
 removed=$(q "SELECT vasscm.unschedule_jobs()")
-t "unschedule_jobs() removes them all ($removed)" "SELECT $removed = 6 AND NOT EXISTS (SELECT 1 FROM cron.job)"
+t "unschedule_jobs() removes them all ($removed)" "SELECT $removed = 7 AND NOT EXISTS (SELECT 1 FROM cron.job)"
 q "SELECT count(*) FROM vasscm.schedule_jobs()" >/dev/null
 psql_at "$PLAIN" -qc "DROP DATABASE IF EXISTS ops_nocron" -c "CREATE DATABASE ops_nocron" >/dev/null 2>&1
 psql_at "$PLAIN" -d ops_nocron -qc "CREATE EXTENSION vasscm"
@@ -110,23 +110,25 @@ t "a deleted row is found: the chain has a hole right after it" \
 echo "partitions and retention"
 t "monthly partitions made ahead: this month and the next two" \
   "SELECT count(*) = 3 FROM vasscm._audit_partitions('message_log') WHERE month >= date_trunc('month', now())"
-refused "retention under a year refused" "SELECT vasscm.set_setting('audit_retention_months', '6')" "must be at least 12"
+t "retention: 60 months by default (article 52đ: 5 years)" "SELECT value = '60' FROM vasscm.setting WHERE name = 'audit_retention_months'"
+refused "retention under five years refused" "SELECT vasscm.set_setting('audit_retention_months', '59')" "must be at least 60"
 psql_at "$PORT" -qc "CREATE DATABASE ops_retention" >/dev/null
 psql_at "$PORT" -d ops_retention -qc "CREATE EXTENSION vasscm"
 r() { psql_at "$PORT" -d ops_retention -Atc "$1"; }
 r "INSERT INTO vasscm.message_log (at, direction, kind, note) VALUES
-     (now() - interval '30 months', 'in', 'refused', 'old 1'), (now() - interval '29 months', 'in', 'refused', 'old 2'),
-     (now() - interval '2 months', 'in', 'refused', 'recent'), (now(), 'in', 'refused', 'now')" >/dev/null
+     (now() - interval '62 months', 'in', 'refused', 'old 1'), (now() - interval '61 months', 'in', 'refused', 'old 2'),
+     (now() - interval '59 months', 'in', 'refused', 'young'), (now() - interval '2 months', 'in', 'refused', 'recent'),
+     (now(), 'in', 'refused', 'now')" >/dev/null
 r "SELECT vasscm.seal_audit()" >/dev/null
 check "rows of months without partition wait in the default partition" "$PORT" ops_retention \
-  "SELECT count(*) = 4 FROM vasscm.message_log_default"
+  "SELECT count(*) = 5 FROM vasscm.message_log_default"
 actions=$(r "SELECT string_agg(action || ' ' || regexp_replace(partition, '^message_log_', '') || ' ' || rows, ', ' ORDER BY action, partition) FROM vasscm.maintain_partitions() WHERE table_name = 'message_log'")
 echo "    maintain_partitions: $actions"
-check "old months dropped after retention, recent ones made and filled from the default partition" "$PORT" ops_retention \
-  "SELECT count(*) = 2 FROM vasscm.message_log WHERE note IN ('recent', 'now') AND (SELECT count(*) FROM vasscm.message_log) = 2
+check "months older than 5 years dropped, younger ones (59 months) kept, made and filled from the default partition" "$PORT" ops_retention \
+  "SELECT count(*) = 3 FROM vasscm.message_log WHERE note IN ('young', 'recent', 'now') AND (SELECT count(*) FROM vasscm.message_log) = 3
       AND (SELECT count(*) FROM vasscm.message_log_default) = 0"
 check "the anchor keeps the chain verifiable after the cut" "$PORT" ops_retention \
-  "SELECT (SELECT max(up_to_seq) FROM vasscm.audit_anchor WHERE table_name = 'message_log') = 2 AND v.first_broken_id IS NULL AND v.rows_checked = 2
+  "SELECT (SELECT max(up_to_seq) FROM vasscm.audit_anchor WHERE table_name = 'message_log') = 2 AND v.first_broken_id IS NULL AND v.rows_checked = 3
      FROM vasscm.verify_audit() v WHERE v.table_name = 'message_log'"
 echo "backups: pg_dump keeps every row"
 psql_at "$PORT" -qc "DROP DATABASE IF EXISTS ops_restored" -c "CREATE DATABASE ops_restored" >/dev/null 2>&1

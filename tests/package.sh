@@ -3,17 +3,22 @@
 #   1. The package's contents: the extension, its control file, every SQL script (the released
 #      install scripts of older versions and every upgrade script), the binaries, the units,
 #      the examples, the maintainer scripts, the dependencies.
-#   2. Live upgrade 0.2.0 → current, the server running and captures flowing: the released
-#      0.2.0 extension (built from its commit and packaged under the same package name) is
-#      installed with dpkg -i; a cluster of its own creates it, loads the generic TOS tables and
-#      bindings of 0.2.0, and TOS writers insert continuously — persistent connections (whose
-#      backends keep the 0.2.0 library mapped) and a new connection per insert (each loading
-#      whatever vasscm.so is installed at that moment). While they insert, the current package
-#      is installed with dpkg -i, then ALTER EXTENSION vasscm UPDATE. No insert may fail, every
-#      row must be captured, the server log must stay clean, old backends must still map the
-#      replaced (deleted) 0.2.0 file, and the bindings made under 0.2.0 keep capturing.
-#   3. The current package stays installed (also when this test fails half-way).
-# Runs as root (dpkg). Writes into the system PostgreSQL 15 directories through dpkg only.
+#   2. Live upgrade 0.2.0 → current, the server running and captures flowing, in a private
+#      copy of the PostgreSQL 15 installation (PostgreSQL finds its lib and share directories
+#      relative to its binaries) with a dpkg database of its own: the system's PostgreSQL
+#      directories, its dpkg database and other engineers' clusters are never touched, and a
+#      concurrent `cargo pgrx install` elsewhere cannot disturb the test. The released 0.2.0
+#      extension (built from its commit, packaged under the same package name) is installed
+#      there with dpkg -i; a cluster running those binaries creates it, loads the generic TOS
+#      tables and bindings of 0.2.0, and TOS writers insert continuously — persistent
+#      connections (whose backends keep the 0.2.0 library mapped) and a new connection per
+#      insert (each loading whatever vasscm.so is installed at that moment). While they insert,
+#      the current package is installed with dpkg -i (the same dpkg code path as on /: files
+#      written as .dpkg-new and renamed), then ALTER EXTENSION vasscm UPDATE. No insert may
+#      fail, every row must be captured, the server log must stay clean, old backends must
+#      still map the replaced (deleted) 0.2.0 file, and the bindings made under 0.2.0 keep
+#      capturing. (tests/install.sh installs the package on / with the system's dpkg.)
+# Runs as root (dpkg, and clusters run as the postgres OS user).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 PORT=${PACKAGE_TEST_PORT:-55495}
@@ -28,6 +33,10 @@ PKGLIB=$("$PG_CONFIG" --pkglibdir)
 EXTDIR=$("$PG_CONFIG" --sharedir)/extension
 ARCH=$(dpkg --print-architecture)
 PGBENCH="$PG_BIN/pgbench"
+PGROOT="$D/pgroot"          # the private PostgreSQL 15 installation (instdir of the private dpkg)
+ADMIN="$D/dpkg-admin"       # its dpkg database
+PRIV_BIN="$PGROOT$PG_BIN"
+stop_cluster "$CLUSTER"   # left running by an interrupted run (same major version: any pg_ctl stops it)
 rm -rf "$D"; mkdir -p "$D"; chmod 755 "$D"
 [ "$(id -u)" = 0 ] || { echo "tests/package.sh installs packages with dpkg: run it as root" >&2; exit 1; }
 yes_if() { if eval "$1"; then echo true; else echo false; fi; }
@@ -90,33 +99,35 @@ OLD_DEB=$(bash "$ROOT/scripts/package-deb" --reuse --extension-only --source "$O
 ok '[ "$(dpkg-deb -f "$OLD_DEB" Package)|$(dpkg-deb -f "$OLD_DEB" Version)" = "vasscm-pg15|$OLD" ]' "$(basename "$OLD_DEB"): vasscm-pg15 $OLD"
 
 echo "live upgrade $OLD → $NEW with the server running and captures flowing"
-# On a shared machine, an install_extension (cargo pgrx install / test) deletes vasscm.so and
-# rewrites it in place minutes later: wait (bounded) for it rather than measure it.
-busy_until=$(( $(date +%s) + ${PACKAGE_TEST_WAIT_INSTALLS:-600} ))
-while pgrep -f "cargo-pgrx pgrx (install|test)" >/dev/null && [ "$(date +%s)" -lt "$busy_until" ]; do
-    [ -n "${announced:-}" ] || { echo "  (waiting for another extension install to end: $(pgrep -af "cargo-pgrx pgrx (install|test)" | head -1))"; announced=1; }
-    sleep 2
-done
-ok '! pgrep -f "cargo-pgrx pgrx (install|test)" >/dev/null' "no other extension install running (cargo pgrx install / test would delete and rewrite vasscm.so in place)"
-others=$(pgrep -x postgres -a | grep -c -- " -D " || true)
-echo "  ($others other PostgreSQL servers are running on this machine: dpkg's rename leaves their mapped vasscm.so intact)"
+mkdir -p "$PGROOT/usr/lib/postgresql" "$PGROOT/usr/share/postgresql" "$ADMIN/info" "$ADMIN/updates" "$ADMIN/triggers"
+touch "$ADMIN/status" "$ADMIN/available"
+cp -a "$(dirname "$PG_BIN")" "$PGROOT/usr/lib/postgresql/"
+cp -a "$("$PG_CONFIG" --sharedir)" "$PGROOT/usr/share/postgresql/"
+rm -f "$PGROOT$PKGLIB"/vasscm* "$PGROOT$EXTDIR"/vasscm*   # only the packages put vasscm there
+ok '[ "$("$PRIV_BIN/pg_config" --pkglibdir)" = "$PGROOT$PKGLIB" ] && [ "$("$PRIV_BIN/pg_config" --sharedir)" = "$PGROOT$("$PG_CONFIG" --sharedir)" ]' \
+   "a private PostgreSQL 15 installation under $PGROOT (lib and share found relative to its binaries)"
+# dpkg -i into the private installation: its own database, dependencies on the system's
+# packages not known there (--force-depends), maintainer scripts run with DPKG_ROOT set.
+pkg_install() {
+    dpkg --admindir="$ADMIN" --instdir="$PGROOT" --force-script-chrootless --force-depends --log="$D/dpkg.log" -i "$1"
+}
 cleanup() {
     local pid
     for pid in $(cat "$D"/pgbench-*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-    stop_cluster "$CLUSTER"
-    if [ "$(dpkg-query -W -f='${Version}' vasscm-pg15 2>/dev/null || true)" != "$NEW" ] || ! cmp -s "$PKGLIB/vasscm.so" "$D/current-vasscm.so"; then
-        echo "  putting vasscm-pg15 $NEW back" >&2
-        dpkg -i "$DEB" > "$D/dpkg-cleanup.log" 2>&1 || { cat "$D/dpkg-cleanup.log" >&2; echo "tests/package.sh: could not reinstall $DEB" >&2; }
+    PG_BIN=$PRIV_BIN stop_cluster "$CLUSTER"
+    if [ -z "${FINISHED:-}" ]; then   # stopped early (set -e): still the closing line, and a failure
+        FAILED=$((FAILED + 1)); echo "  FAIL the test stopped before its end (server log: ${LOG:-none})" >&2
+        echo "package: $PASSED passed, $FAILED failed"
     fi
 }
 dpkg-deb --fsys-tarfile "$DEB" | tar -xO ".$PKGLIB/vasscm.so" > "$D/current-vasscm.so"
 trap cleanup EXIT
-# From here to the dpkg -i of the current package, the system has 0.2.0 installed: keep it short.
 old_installed_at=$(date +%s.%N)
-dpkg -i "$OLD_DEB" > "$D/dpkg-old.log" 2>&1 || { cat "$D/dpkg-old.log" >&2; exit 1; }
-fresh_cluster "$CLUSTER" "$PORT"
+pkg_install "$OLD_DEB" > "$D/dpkg-old.log" 2>&1 || { cat "$D/dpkg-old.log" >&2; exit 1; }
+PG_BIN=$PRIV_BIN fresh_cluster "$CLUSTER" "$PORT"
 LOG="$RUN_DIR/clusters/$CLUSTER/server.log"
 q() { psql_at "$PORT" -d live -Atc "$1"; }
+num() { local v; v=$(psql_at "$PORT" -d live -Atc "$1" 2>/dev/null) && [ -n "$v" ] && echo "$v" || echo -1; }   # -1: no answer
 psql_at "$PORT" -qc "CREATE DATABASE live" -c "ALTER DATABASE live SET vasscm.sender_code = 'CANGTEST'" \
     -c "ALTER DATABASE live SET vasscm.sender_name = 'Cảng thử nghiệm'" -c "ALTER DATABASE live SET vasscm.receiver_code = '03CC'" >/dev/null
 psql_at "$PORT" -d live -qc "CREATE EXTENSION vasscm"
@@ -137,31 +148,34 @@ for mode in persistent reconnecting; do
         -f "$D/insert.sql" live > "$D/pgbench-$mode.out" 2>&1 &
     echo $! > "$D/pgbench-$mode.pid"
 done
-wait_until "$PORT" live "SELECT count(*) >= 100 FROM tos_container_move" 20
-old_backends=$(q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE datname = 'live' AND application_name = 'writer-persistent'")
-inode_before=$(stat -c %i "$PKGLIB/vasscm.so")
+wait_until "$PORT" live "SELECT count(*) >= 100 FROM tos_container_move" 20 || true
+old_backends=$(num "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE datname = 'live' AND application_name = 'writer-persistent'")
+check "the server runs the private installation's binaries" "$PORT" live \
+  "SELECT $(yes_if '[ "$(readlink "/proc/$(head -1 "$RUN_DIR/clusters/$CLUSTER/data/postmaster.pid")/exe")" = "$PRIV_BIN/postgres" ]')"
+LIB="$PGROOT$PKGLIB/vasscm.so"
+inode_before=$(stat -c %i "$LIB")
 
-rows_0=$(q "SELECT count(*) FROM tos_container_move")
+rows_0=$(num "SELECT count(*) FROM tos_container_move")
 t0=$(date +%s.%N)
-dpkg -i "$DEB" > "$D/dpkg-new.log" 2>&1 && dpkg_ok=true || { dpkg_ok=false; cat "$D/dpkg-new.log" >&2; }
+pkg_install "$DEB" > "$D/dpkg-new.log" 2>&1 && dpkg_ok=true || { dpkg_ok=false; cat "$D/dpkg-new.log" >&2; }
 t1=$(date +%s.%N)
-rows_1=$(q "SELECT count(*) FROM tos_container_move")
-inode_new=$(stat -c %i "$PKGLIB/vasscm.so")
+rows_1=$(num "SELECT count(*) FROM tos_container_move")
+inode_new=$(stat -c %i "$LIB" 2>/dev/null || echo none)
 deleted_mapped=0
 for pid in $old_backends; do
-    if grep -q "$PKGLIB/vasscm.so (deleted)" "/proc/$pid/maps" 2>/dev/null; then deleted_mapped=$((deleted_mapped + 1)); fi
+    if grep -q "$LIB (deleted)" "/proc/$pid/maps" 2>/dev/null; then deleted_mapped=$((deleted_mapped + 1)); fi
 done
-ok '$dpkg_ok && [ "$(stat -c %i "$PKGLIB/vasscm.so")" != "$inode_before" ] && cmp -s "$PKGLIB/vasscm.so" "$D/current-vasscm.so"' \
-   "dpkg -i of $NEW while inserting: vasscm.so replaced by a new file (inode $inode_before → $(stat -c %i "$PKGLIB/vasscm.so"))"
+ok '$dpkg_ok && [ "$inode_new" != "$inode_before" ] && cmp -s "$LIB" "$D/current-vasscm.so"' \
+   "dpkg -i of $NEW while inserting: vasscm.so replaced by a new file (inode $inode_before → $inode_new)"
 ok '[ -n "$old_backends" ] && [ "$deleted_mapped" = "$(wc -w <<<"$old_backends")" ]' \
    "the persistent writers' backends still map the replaced $OLD library ($deleted_mapped of $(wc -w <<<"$old_backends") map \"vasscm.so (deleted)\")"
 sleep 2   # new connections now load the $NEW library under the $OLD SQL definitions
-rows_2=$(q "SELECT count(*) FROM tos_container_move")
+rows_2=$(num "SELECT count(*) FROM tos_container_move")
 t2=$(date +%s.%N)
 alter_out=$(psql_at "$PORT" -d live -qAtc "ALTER EXTENSION vasscm UPDATE" 2>&1) && alter_ok=true || alter_ok=false
 t3=$(date +%s.%N)
-rows_3=$(q "SELECT count(*) FROM tos_container_move")
-max_id_at_update=$(q "SELECT last_value FROM live_ids")
+rows_3=$(num "SELECT count(*) FROM tos_container_move")
+max_id_at_update=$(num "SELECT last_value FROM live_ids")
 running=0
 for mode in persistent reconnecting; do kill -0 "$(cat "$D/pgbench-$mode.pid")" 2>/dev/null && running=$((running + 1)); done
 ok '$alter_ok' "ALTER EXTENSION vasscm UPDATE while inserting${alter_out:+: $alter_out}"
@@ -186,8 +200,8 @@ done
 ok '[ "${rc[*]}" = "0 0" ] && ! grep -qi "aborted\|error" "$D"/pgbench-*.out && grep -q "^number of failed transactions: 0 " "$D/pgbench-persistent.out" && grep -q "^number of failed transactions: 0 " "$D/pgbench-reconnecting.out"' \
    "no insert failed (pgbench exit codes: ${rc[*]})"
 [ "${rc[*]}" = "0 0" ] || grep -i "abort\|error" "$D"/pgbench-*.out | head -5 >&2
-psql_at "$PORT" -d live -qc "INSERT INTO tos_container_move (move_id, container_no, line_seal, bl_no, gate_in_at) VALUES (nextval('live_ids'), 'MSKU1234565', 'S1', 'BL1', now())"
-rows=$(q "SELECT count(*) FROM tos_container_move")
+psql_at "$PORT" -d live -qc "INSERT INTO tos_container_move (move_id, container_no, line_seal, bl_no, gate_in_at) VALUES (nextval('live_ids'), 'MSKU1234565', 'S1', 'BL1', now())" || true
+rows=$(num "SELECT count(*) FROM tos_container_move")
 check "every row inserted was captured: $rows rows ($processed by the writers), $rows gate-in messages, all queued" "$PORT" live \
   "SELECT $rows = $processed + 1 AND count(*) = $rows AND count(DISTINCT source_key) = $rows AND bool_and(status = 'queued')
      FROM vasscm.outbox WHERE binding_id = $gate_in_binding"
@@ -196,20 +210,22 @@ q "SELECT '    not captured as queued — ' || status || ': ' || count(*) || ' (
      FROM vasscm.outbox WHERE binding_id = $gate_in_binding AND status <> 'queued' GROUP BY status" >&2 || true
 check "captures kept flowing during dpkg -i ($((rows_1 - rows_0)) rows), between it and the update ($((rows_2 - rows_1))) and during the update ($((rows_3 - rows_2)))" "$PORT" live \
   "SELECT $((rows_1 - rows_0)) >= 0 AND $((rows_2 - rows_1)) > 0 AND $((rows_3 - rows_2)) >= 0 AND $((rows_3 - rows_0)) > 0"
-after=$(q "SELECT count(*) FROM vasscm.outbox WHERE binding_id = $gate_in_binding AND (source_key ->> 'move_id')::bigint > $max_id_at_update")
+after=$(num "SELECT count(*) FROM vasscm.outbox WHERE binding_id = $gate_in_binding AND (source_key ->> 'move_id')::bigint > $max_id_at_update")
 check "the binding made under $OLD keeps capturing after the update ($after rows after it), through its regenerated mapping" "$PORT" live \
   "SELECT $after > 0 AND EXISTS (SELECT 1 FROM pg_proc WHERE proname = '_binding_map_$gate_in_binding' AND pg_get_userbyid(proowner) = 'postgres')"
 check "messages captured before, during and after the upgrade validate" "$PORT" live \
   "WITH ids AS (SELECT DISTINCT unnest(ARRAY[1, $rows_1, $rows_2, $max_id_at_update, $rows]::bigint[]) AS id)
    SELECT count(*) = (SELECT count(*) FROM ids) AND bool_and(NOT EXISTS (SELECT 1 FROM vasscm.validate_message(message))) FROM vasscm.outbox
     WHERE binding_id = $gate_in_binding AND (source_key ->> 'move_id')::bigint IN (SELECT id FROM ids)"
-ok '[ "$(stat -c %i "$PKGLIB/vasscm.so" 2>/dev/null)" = "$inode_new" ]' \
-   "nothing but dpkg replaced vasscm.so during the test (another install_extension / cargo pgrx install at the same time would)"
+ok '[ "$(stat -c %i "$LIB" 2>/dev/null)" = "$inode_new" ] && cmp -s "$LIB" "$D/current-vasscm.so"' \
+   "vasscm.so is still the file dpkg installed when the test ends"
 bad=$(grep -E "unrecognized function API version|terminated by signal|server process .* was terminated|PANIC|ERROR|FATAL" "$LOG" | head -5 || true)
 ok '[ -z "$bad" ]' "the server log has no \"unrecognized function API version\", crash, ERROR or FATAL${bad:+: $bad}"
 
-check "the current package is installed when the test ends" "$PORT" live \
-  "SELECT $(yes_if '[ "$(dpkg-query -W -f="\${Status} \${Version}" vasscm-pg15)" = "install ok installed $NEW" ] && cmp -s "$PKGLIB/vasscm.so" "$D/current-vasscm.so" && grep -qx "default_version = '"'$NEW'"'" "$EXTDIR/vasscm.control"')"
-printf '  (%s installed for %.1f s; dpkg -i %s took %.2f s, ALTER EXTENSION UPDATE %.2f s; %d rows inserted from the start of dpkg -i to the end of the update, %d in all)\n' \
-  "$OLD" "$(echo "$t1 - $old_installed_at" | bc)" "$NEW" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$((rows_3 - rows_0))" "$rows"
+ok '[ "$(dpkg-query --admindir="$ADMIN" -W -f="\${Status} \${Version}" vasscm-pg15)" = "install ok installed $NEW" ] && grep -qx "default_version = '"'$NEW'"'" "$PGROOT$EXTDIR/vasscm.control" && [ ! -e "$PGROOT$EXTDIR/vasscm--$OLD--$NEW.sql.dpkg-new" ]' \
+   "dpkg records vasscm-pg15 $NEW as installed (an upgrade from $OLD), vasscm.control defaults to $NEW, no leftover .dpkg-new"
+printf '  (%s ran for %.1f s before the upgrade; dpkg -i %s took %.2f s, ALTER EXTENSION UPDATE %.2f s; %d rows inserted from the start of dpkg -i to the end of the update, %d in all)\n' \
+  "$OLD" "$(echo "$t0 - $old_installed_at" | bc)" "$NEW" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$((rows_3 - rows_0))" "$rows"
+if [ "$FAILED" = 0 ]; then PG_BIN=$PRIV_BIN stop_cluster "$CLUSTER"; rm -rf "$PGROOT"; fi   # 70 MB; kept when something failed
+FINISHED=1
 finish package

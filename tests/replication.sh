@@ -39,6 +39,9 @@ check "three gate-ins queued with their XML" "$SUB" replica \
     "SELECT count(*) = 3 FROM vasscm.outbox WHERE message_type = '14' AND status = 'queued' AND message LIKE '%<Message_Type>14</Message_Type>%'"
 check "each validates" "$SUB" replica \
     "SELECT bool_and(NOT EXISTS (SELECT 1 FROM vasscm.validate_message(message))) FROM vasscm.outbox"
+# customs has the three gate-ins (no worker runs here: recorded as accepted), so corrections
+# are amendments and a withdrawal is a cancellation (before sending they are rebuilt / withdrawn).
+q "UPDATE vasscm.outbox SET status = 'accepted' WHERE message_type = '14'" >/dev/null
 pub "UPDATE tos_container_move SET line_seal = 'ML1-B' WHERE move_id = 1"
 pub "DELETE FROM tos_container_move WHERE move_id = 2"
 wait_until "$SUB" replica "SELECT count(*) = 2 FROM vasscm.outbox WHERE message_type IN ('16', '17')"

@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 PORT=${WORKER_DB_PORT:-55470}
 SIM_PORT=${SIM_PORT:-55480}
 PUSH_PORT=${WORKER_PUSH_PORT:-55481}
-METRICS_PORT=${WORKER_METRICS_PORT:-55482}
+METRICS_PORT=${WORKER_METRICS_PORT:-29187}   # bound late: below the ephemeral range, which busy connections use
 BIN="$ROOT/target/release"
 W="$RUN_DIR/worker-test"
 mkdir -p "$RUN_DIR"; chmod 755 "$RUN_DIR"
@@ -274,7 +274,7 @@ control '{"reset": true}'
 write_config "$W/restart.toml" "[metrics]
 listen = \"127.0.0.1:$METRICS_PORT\""
 sed -i 's/^poll_interval_ms = 200$/poll_interval_ms = 60000/' "$W/restart.toml"   # only NOTIFY wakes it: LISTEN must come back
-healthz() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/healthz"; }
+healthz() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/healthz" || true; }
 q "SELECT vasscm.enqueue('14', jsonb_set(jsonb_set((SELECT example FROM vasscm.catalogue_message WHERE code = '14'),
        '{SO_CONTAINER}', to_jsonb('RSTU' || lpad(g::text, 6, '0') || vasscm.container_check_digit('RSTU' || lpad(g::text, 6, '0')))),
        '{VI_TRI}', to_jsonb('R' || g))) FROM generate_series(1, 300) g" >/dev/null

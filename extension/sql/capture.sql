@@ -29,7 +29,7 @@ CREATE TABLE followup_rule (
     amend_type   text NOT NULL,
     cancel_type  text NOT NULL
 );
-COMMENT ON TABLE followup_rule IS 'Gate-in forms whose TOS row updates become amendments and deletes cancellations.';
+COMMENT ON TABLE followup_rule IS 'Gate-in forms: corrections of their facts become amendments (amend_type), withdrawals cancellations (cancel_type). Gate-outs (21, 22) are withdrawn by CANCEL_PASSED.';
 INSERT INTO followup_rule VALUES ('14', '16', '17'), ('15', '16', '17');
 
 CREATE TABLE outbox (
@@ -199,95 +199,179 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Called by every binding's trigger function with the mapped data of one TOS row change.
--- An UPDATE of a gate-in row amends (16) only when a fact customs holds changed: not for a
--- position (_informational_fields), not for a seal that a seal change (24) already reported.
--- A DELETE cancels (17) only before the goods left: after a gate-out of the same TOS row it is
--- the TOS archiving finished moves, not a customs event. A gate-in that could not be sent yet
--- (dead) is still the gate-in: a later change amends it, never a second 14.
+-- Gate-ins (14 / 15) and gate-outs (21 / 22) are events of a TOS row, one per row (its key):
+-- the row arriving again — an upsert replayed, a TRUNCATE + reload, an update written as
+-- DELETE + INSERT, a row first seen already gated in and out — is not a new event; a change
+-- of what customs holds is a correction; the event undone in the TOS is withdrawn.
+--   op: INSERT / UPDATE (the binding's condition holds), DELETE (it held for the old row),
+--       UNDONE (an UPDATE after which it no longer holds).
+-- Not sent yet (pending approval, queued, invalid), a corrected event is rebuilt in place and an
+-- undone one withdrawn here: customs never hears of it. Once customs has it (or may have it: a
+-- dead message may have arrived): a gate-in corrected gets an amendment (16) — never for a
+-- position (_informational_fields) nor for a seal a seal change (24) reported — and undone a
+-- cancellation (17); a gate-out corrected (a weighbridge ticket) or undone (a truck turned back)
+-- gets a CANCEL_PASSED, then the corrected gate-out. A DELETE after the goods left (a gate-out
+-- of the same row) is archiving. Other messages: each captured change is one.
 CREATE FUNCTION _capture(binding_id int, message_type text, mode text, source_table text, op text, data jsonb, source_key jsonb)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rule        vasscm.followup_rule;
-    orig        vasscm.outbox;
+    kind        text;
+    cur         vasscm.outbox;
     last_source jsonb;
     reason      text := format('captured from %s (%s)', source_table, op);
     info        text[] := vasscm._informational_fields();
     seal        text;
 BEGIN
-    IF op <> 'INSERT' THEN
-        SELECT * INTO rule FROM vasscm.followup_rule f WHERE f.message_type = _capture.message_type;
+    SELECT * INTO rule FROM vasscm.followup_rule f WHERE f.message_type = _capture.message_type;
+    kind := CASE WHEN rule.message_type IS NOT NULL THEN 'gate_in' WHEN message_type IN ('21', '22') THEN 'gate_out' END;
+    IF kind IS NULL OR source_key IS NULL THEN
+        IF op IN ('INSERT', 'UPDATE') THEN
+            PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
+            IF message_type = '24' THEN
+                PERFORM vasscm._withdraw_seal_amendments(data ->> 'SO_CONTAINER', data ->> 'NIEM_PHONG_MOI');
+            END IF;
+        END IF;
+        RETURN;
     END IF;
-    IF op <> 'INSERT' AND rule.message_type IS NOT NULL THEN
-        SELECT * INTO orig FROM vasscm.outbox o
-         WHERE o.binding_id = _capture.binding_id AND o.source_key = _capture.source_key
-           AND o.message_type = _capture.message_type AND o.status NOT IN ('cancelled', 'rejected')
-         ORDER BY o.id DESC LIMIT 1;
-        IF FOUND THEN
-            IF orig.status = 'invalid' THEN
-                -- Never sent: fix or drop the original instead of amending what customs never saw.
-                IF op = 'DELETE' THEN
-                    PERFORM vasscm._set_status(orig.id, 'cancelled', format('source row deleted in %s before it could be sent', source_table));
-                ELSE
-                    PERFORM vasscm._reprepare(orig.id, data, format('source row updated in %s', source_table));
-                END IF;
-                RETURN;
-            END IF;
-            IF op = 'UPDATE' THEN
-                SELECT o.source_data INTO last_source FROM vasscm.outbox o
-                 WHERE o.id = orig.id
-                    OR (o.original_transaction_id = orig.transaction_id AND o.message_type = rule.amend_type
-                        AND o.status <> 'cancelled')
-                 ORDER BY o.id DESC LIMIT 1;
-                IF last_source - info = data - info THEN
-                    RETURN;   -- nothing customs holds has changed (a yard move, a re-delivered row)
-                END IF;
-                -- A seal that a seal change (24) reported is not a correction of the gate-in:
-                -- the box arrived with the old seal.
-                FOREACH seal IN ARRAY ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'] LOOP
-                    IF data ->> seal IS DISTINCT FROM last_source ->> seal AND EXISTS (
-                           SELECT 1 FROM vasscm.outbox c
-                            WHERE c.order_key = orig.order_key AND c.message_type = '24' AND c.id > orig.id
-                              AND c.status NOT IN ('cancelled', 'invalid', 'rejected')
-                              AND c.data ->> 'NIEM_PHONG_MOI' = _capture.data ->> seal) THEN
-                        data := jsonb_set(data, ARRAY[seal], coalesce(last_source -> seal, 'null'));
-                    END IF;
-                END LOOP;
-                IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
-                    RETURN;
-                END IF;
-                PERFORM vasscm._enqueue(rule.amend_type,
-                    data || jsonb_build_object('TRANSACTION_ID_GOC', orig.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
-                                               'LY_DO', 'Cập nhật thông tin trong TOS / corrected in the TOS'),
-                    mode, binding_id, source_table, source_key, data, orig.transaction_id, orig.order_key, reason);
-            ELSE
-                -- Deleted after the goods left (a gate-out of the same TOS row): archiving.
-                IF EXISTS (SELECT 1 FROM vasscm.outbox g
-                            WHERE g.binding_id IN (SELECT b.id FROM vasscm.binding b
-                                                    WHERE b.source = (SELECT x.source FROM vasscm.binding x WHERE x.id = _capture.binding_id))
-                              AND g.source_key = _capture.source_key AND g.message_type IN ('21', '22')
-                              AND g.status <> 'cancelled') THEN   -- the goods left, whatever became of the message
-                    RETURN;
-                END IF;
-                PERFORM vasscm._enqueue(rule.cancel_type,
-                    jsonb_strip_nulls(jsonb_build_object(
-                        'TRANSACTION_ID_GOC', orig.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
-                        'MA_HQ', orig.data -> 'MA_HQ', 'MA_DIA_DIEM', orig.data -> 'MA_DIA_DIEM',
-                        'SO_CONTAINER', orig.data -> 'SO_CONTAINER', 'SO_VAN_DON', orig.data -> 'SO_VAN_DON',
-                        'SO_TK', orig.data -> 'SO_TK',
-                        'LY_DO', 'Hủy thông tin hạ bãi trong TOS / gate-in withdrawn in the TOS')),
-                    mode, binding_id, source_table, source_key, NULL, orig.transaction_id, orig.order_key, reason);
-            END IF;
+    cur := vasscm._current_event(binding_id, source_key, message_type);
+    IF op = 'DELETE' THEN
+        IF kind = 'gate_in' AND EXISTS (
+               SELECT 1 FROM vasscm.outbox g
+                WHERE g.binding_id IN (SELECT b.id FROM vasscm.binding b
+                                        WHERE b.source = (SELECT x.source FROM vasscm.binding x WHERE x.id = _capture.binding_id))
+                  AND g.source_key = _capture.source_key AND g.message_type IN ('21', '22')
+                  AND g.status <> 'cancelled') THEN
+            RETURN;   -- deleted after the goods left, whatever became of the message: archiving
+        END IF;
+        op := 'UNDONE';
+    END IF;
+    IF op = 'UNDONE' THEN
+        IF cur.id IS NOT NULL THEN
+            PERFORM vasscm._withdraw(cur, mode, CASE WHEN kind = 'gate_in'
+                THEN 'Hủy thông tin hạ bãi trong TOS / gate-in withdrawn in the TOS'
+                ELSE 'Hủy xác nhận qua khu vực giám sát trong TOS / gate-out undone in the TOS' END,
+                format('undone in %s', source_table));
+        END IF;
+        RETURN;
+    END IF;
+    IF cur.id IS NULL THEN
+        -- The row came back in the same transaction (an update written as DELETE + INSERT):
+        -- the withdrawal its DELETE queued is taken back and the row compared as an update.
+        cur := vasscm._take_back_withdrawal(binding_id, source_key, message_type);
+        IF cur.id IS NULL THEN
+            PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
             RETURN;
         END IF;
-        IF op = 'DELETE' THEN
-            RETURN;   -- nothing was captured for this row: nothing to cancel
+    END IF;
+    SELECT o.source_data INTO last_source FROM vasscm.outbox o
+     WHERE o.id = cur.id
+        OR (o.original_transaction_id = cur.transaction_id AND o.message_type = rule.amend_type AND o.status <> 'cancelled')
+     ORDER BY o.id DESC LIMIT 1;
+    IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
+        RETURN;   -- nothing customs holds has changed: a yard move, a re-delivered or reloaded row
+    END IF;
+    IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
+        -- Not sent yet: the same message, rebuilt; customs only ever sees the corrected one.
+        PERFORM vasscm._reprepare(cur.id, data, format('corrected in %s before it was sent', source_table));
+        RETURN;
+    END IF;
+    IF kind = 'gate_in' THEN
+        -- A seal that a seal change (24) reported is not a correction: the box arrived with the old seal.
+        FOREACH seal IN ARRAY ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'] LOOP
+            IF data ->> seal IS DISTINCT FROM last_source ->> seal AND EXISTS (
+                   SELECT 1 FROM vasscm.outbox c
+                    WHERE c.order_key = cur.order_key AND c.message_type = '24' AND c.id > cur.id
+                      AND c.status NOT IN ('cancelled', 'invalid', 'rejected')
+                      AND c.data ->> 'NIEM_PHONG_MOI' = _capture.data ->> seal) THEN
+                data := jsonb_set(data, ARRAY[seal], coalesce(last_source -> seal, 'null'));
+            END IF;
+        END LOOP;
+        IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
+            RETURN;
         END IF;
+        PERFORM vasscm._enqueue(rule.amend_type,
+            data || jsonb_build_object('TRANSACTION_ID_GOC', cur.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
+                                       'LY_DO', 'Cập nhật thông tin trong TOS / corrected in the TOS'),
+            mode, binding_id, source_table, source_key, data, cur.transaction_id, cur.order_key, reason);
+    ELSE
+        -- Customs has (or may have: a dead message may have arrived) the pass: ask to cancel it,
+        -- then the corrected gate-out.
+        PERFORM vasscm._withdraw(cur, mode, 'Điều chỉnh trong TOS (phiếu cân) / corrected in the TOS (weighbridge ticket)',
+                                 format('corrected in %s', source_table));
+        PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, cur.order_key, reason);
     END IF;
-    PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
-    IF message_type = '24' THEN
-        PERFORM vasscm._withdraw_seal_amendments(data ->> 'SO_CONTAINER', data ->> 'NIEM_PHONG_MOI');
+END
+$$;
+
+-- The message standing for a TOS row's gate-in or gate-out: the latest of the binding for the
+-- row's key that was neither cancelled nor rejected, nor withdrawn by a cancellation (17) or a
+-- CANCEL_PASSED still in force.
+CREATE FUNCTION _current_event(binding_id int, source_key jsonb, message_type text) RETURNS outbox
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT o.* FROM vasscm.outbox o
+     WHERE o.binding_id = _current_event.binding_id AND o.source_key = _current_event.source_key
+       AND o.message_type = _current_event.message_type AND o.status NOT IN ('cancelled', 'rejected')
+       AND NOT EXISTS (SELECT 1 FROM vasscm.outbox w
+                        WHERE w.original_transaction_id = o.transaction_id
+                          AND (w.message_type = 'CANCEL_PASSED' OR w.message_type IN (SELECT f.cancel_type FROM vasscm.followup_rule f))
+                          AND w.status NOT IN ('cancelled', 'rejected'))
+     ORDER BY o.id DESC LIMIT 1
+$$;
+
+-- Withdraws a gate-in or gate-out undone in the TOS: a message not sent yet is cancelled here
+-- (with its follow-ups not sent yet); one customs has or may have (sending, sent, accepted,
+-- dead) gets a cancellation (17) or a CANCEL_PASSED, sent after it.
+CREATE FUNCTION _withdraw(cur outbox, mode text, why text, reason text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cancel_type text := (SELECT f.cancel_type FROM vasscm.followup_rule f WHERE f.message_type = cur.message_type);
+    gate_in     boolean := cancel_type IS NOT NULL;
+BEGIN
+    IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
+        PERFORM vasscm._set_status(x.id, 'cancelled', reason || ': withdrawn before it was sent')
+           FROM vasscm.outbox x
+          WHERE (x.id = cur.id OR x.original_transaction_id = cur.transaction_id)
+            AND x.status IN ('invalid', 'pending_approval', 'queued');
+        RETURN;
     END IF;
+    PERFORM vasscm._enqueue(coalesce(cancel_type, 'CANCEL_PASSED'),
+        jsonb_strip_nulls(jsonb_build_object(
+            'TRANSACTION_ID_GOC', cur.transaction_id,
+            'LOAI_TIN_GOC', CASE WHEN gate_in THEN cur.message_type END,
+            'MA_HQ', cur.data -> 'MA_HQ', 'MA_DIA_DIEM', cur.data -> 'MA_DIA_DIEM',
+            'SO_CONTAINER', cur.data -> 'SO_CONTAINER', 'SO_VAN_DON', cur.data -> 'SO_VAN_DON',
+            'SO_TK', coalesce(cur.data -> 'SO_TK', cur.data -> 'LIST_TK' -> 0),
+            'LY_DO', why)),
+        mode, cur.binding_id, cur.source_table, cur.source_key, NULL, cur.transaction_id, cur.order_key, reason);
+END
+$$;
+
+-- An update written as DELETE + INSERT in one transaction: the cancellation (17) or
+-- CANCEL_PASSED that the DELETE queued, not sent, is cancelled; returns the message it withdrew.
+CREATE FUNCTION _take_back_withdrawal(binding_id int, source_key jsonb, message_type text) RETURNS outbox
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    w   vasscm.outbox;
+    cur vasscm.outbox;
+BEGIN
+    SELECT x.* INTO w FROM vasscm.outbox x
+     WHERE x.binding_id = _take_back_withdrawal.binding_id AND x.source_key = _take_back_withdrawal.source_key
+       AND (x.message_type = 'CANCEL_PASSED' OR x.message_type IN (SELECT f.cancel_type FROM vasscm.followup_rule f))
+       AND x.created_at = now()
+       AND x.status IN ('pending_approval', 'queued')
+     ORDER BY x.id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO cur FROM vasscm.outbox o
+     WHERE o.transaction_id = w.original_transaction_id AND o.message_type = _take_back_withdrawal.message_type;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM vasscm._set_status(w.id, 'cancelled', 'the row came back in the same transaction (DELETE + INSERT): nothing was undone');
+    RETURN cur;
 END
 $$;
 
@@ -418,6 +502,8 @@ BEGIN
         END IF;
         IF _m._ok IS TRUE THEN
             PERFORM vasscm._capture(%1$s, %2$L, %3$L, %4$L, TG_OP, _m._data, _m._key);
+        ELSIF TG_OP = 'UPDATE' AND %5$L THEN
+            PERFORM vasscm._capture(%1$s, %2$L, %3$L, %4$L, 'UNDONE', NULL, _m._key);
         END IF;
     EXCEPTION WHEN OTHERS THEN
         BEGIN
@@ -429,7 +515,10 @@ BEGIN
     END;
     RETURN NULL;
 END
-$body$$f$, b.id, b.message_type, b.mode, b.source::text);
+$body$$f$, b.id, b.message_type, b.mode, b.source::text,
+       -- A condition saying that the event happened (not a transition written with OLD) is
+       -- false again when the TOS undoes the event.
+       b.message_type IN ('14', '15', '21', '22') AND coalesce(b.condition, '') !~* '\mold\s*\.');
     EXECUTE format('COMMENT ON FUNCTION vasscm._binding_%s() IS %L', b.id,
                    format('vasscm binding %s: %s → message %s (generated by vasscm.bind)', b.id, b.source, b.message_type));
     IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = b.source AND t.tgname = format('vasscm_binding_%s', b.id)) THEN

@@ -308,8 +308,8 @@ BEGIN
     SELECT * INTO cur FROM vasscm.incident i WHERE i.closed_at IS NULL;
     IF FOUND THEN
         IF cur.auto_close AND last_ok > cur.opened_at THEN
-            SELECT max(l.at) INTO last_fail FROM vasscm.message_log l
-             WHERE l.kind IN ('send_error', 'bad_reply') AND l.at >= cur.began_at;
+            SELECT l.at INTO last_fail FROM vasscm.message_log l
+             WHERE l.kind IN ('send_error', 'bad_reply') ORDER BY l.at DESC LIMIT 1;
             IF last_fail IS NULL OR last_ok > last_fail THEN
                 PERFORM vasscm._close_incident(cur.id,
                     format('hải quan phản hồi trở lại lúc %s / customs answers again since %s', vasscm._vn_time(last_ok), vasscm._vn_time(last_ok)),
@@ -750,7 +750,8 @@ BEGIN
                          CASE i.detection WHEN 'automatic' THEN 'phát hiện tự động' ELSE 'do ' || i.opened_by || ' ghi nhận' END)
                || format('Nguyên nhân, hiện tượng: %s', i.cause)
                || format('Thời điểm khắc phục: %s', coalesce(vasscm._vn_time(i.closed_at) || ' (' || i.close_reason || ', ' || i.closed_by || ')', 'chưa khắc phục'))
-               || format('Thời gian gián đoạn: %s giờ %s phút', floor(extract(epoch FROM dur) / 3600)::int, floor(extract(epoch FROM dur) / 60)::int % 60)
+               || format('Thời gian gián đoạn: %s giờ %s phút %s giây', floor(extract(epoch FROM dur) / 3600)::int, floor(extract(epoch FROM dur) / 60)::int % 60,
+                         floor(extract(epoch FROM dur))::int % 60)
                || ''::text
                || 'I. THÔNG BÁO CHO CƠ QUAN HẢI QUAN (trong 01 giờ)'::text
                || CASE WHEN i.notified_at IS NULL

@@ -46,7 +46,8 @@ COMMENT ON TABLE inbox IS 'Customs → port messages (forms 01–08, VESSEL_LIST
 
 -- Claims up to batch_size messages that may be sent now, in order: nothing whose earlier
 -- message for the same container / B/L / declaration is still waiting, and no amendment or
--- cancellation before its original was sent. Expired leases (a crashed worker) come back.
+-- cancellation before its original was sent (a dead original holds its follow-ups until it is
+-- requeued and sent). Expired leases (a crashed worker) come back.
 CREATE FUNCTION claim(worker text, batch_size int DEFAULT 10, lease_seconds int DEFAULT 60) RETURNS SETOF outbox
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -61,7 +62,7 @@ BEGIN
                               AND e.status IN ('queued', 'sending', 'pending_approval'))
            AND NOT EXISTS (SELECT 1 FROM vasscm.outbox g
                             WHERE g.transaction_id = o.original_transaction_id
-                              AND g.status IN ('invalid', 'pending_approval', 'queued', 'sending'))
+                              AND g.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'dead'))
          ORDER BY o.id
          LIMIT batch_size
          FOR UPDATE SKIP LOCKED

@@ -101,9 +101,15 @@ mod tests {
     #[pg_test]
     fn updates_amend_and_deletes_cancel_a_gate_in() {
         setup("{INSERT,UPDATE,DELETE}", "auto");
-        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S1', 'BL1')").unwrap();
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S0', 'BL1')").unwrap();
         Spi::run("UPDATE tos_moves SET truck = 'not mapped' WHERE id = 1").unwrap();
         assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 1, "an unmapped change sends nothing");
+        // Corrected before it was sent: the same message rebuilt, customs only sees the right one.
+        Spi::run("UPDATE tos_moves SET seal = 'S1' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE status = 'queued' AND data ->> 'SO_NIEM_PHONG' = 'S1'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 1);
+        // Customs has it: a correction is an amendment.
+        Spi::run("UPDATE vasscm.outbox SET status = 'accepted'").unwrap();
         Spi::run("UPDATE tos_moves SET seal = 'S2' WHERE id = 1").unwrap();
         assert_eq!(
             count("SELECT count(*) FROM vasscm.outbox a JOIN vasscm.outbox o ON a.original_transaction_id = o.transaction_id
@@ -114,12 +120,75 @@ mod tests {
         );
         Spi::run("UPDATE tos_moves SET seal = 'S2', truck = 'x' WHERE id = 1").unwrap();
         assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '16'"), 1, "same data as the last amendment");
+        // Customs has the gate-in: deleting the row (before the goods left) cancels it.
         Spi::run("DELETE FROM tos_moves WHERE id = 1").unwrap();
         assert_eq!(
             count("SELECT count(*) FROM vasscm.outbox c JOIN vasscm.outbox o ON c.original_transaction_id = o.transaction_id
                     WHERE c.message_type = '17' AND c.status = 'queued' AND o.message_type = '14' AND c.data ->> 'SO_CONTAINER' = 'MSKU1234565'"),
             1
         );
+        // Not sent yet: a mistaken gate-in deleted is withdrawn here, customs never hears of it.
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (2, 'TGHU7654320', 'S1', 'BL1')").unwrap();
+        Spi::run("DELETE FROM tos_moves WHERE id = 2").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' = 'TGHU7654320' AND message_type = '17'"), 0);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' = 'TGHU7654320' AND status = 'cancelled'"), 1);
+    }
+
+    /// The gate-out as a state of the row (it happened), so that undoing it is seen too.
+    const GATE_OUT_STATE: &str = r#"SELECT vasscm.bind('tos_moves', '21', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''",
+        "LOAI_HANG": "flow", "SO_CONTAINER": "ctr", "TRANG_THAI": "fe", "LIST_TK/SO_TK": "decls", "PHUONG_TIEN": "''XE''",
+        "SO_PHUONG_TIEN": "truck", "CO_CHUNG_TU": "''Y''", "THOI_GIAN": "out_time"}', '{INSERT,UPDATE}', 'out_time IS NOT NULL')"#;
+
+    fn live(kind: &str) -> i64 {
+        count(&format!("SELECT count(*) FROM vasscm.outbox WHERE message_type = '{kind}' AND status <> 'cancelled'"))
+    }
+
+    /// (A `#[pg_test]` is one transaction: "the same transaction" rules apply to all its steps,
+    /// so an undo followed by a redo is also taken back here; customs' view is the same.)
+    #[pg_test]
+    fn rows_written_every_way_give_one_event_each() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run(GATE_OUT_STATE).unwrap();
+        // First seen already gated in and out (a compacted CDC batch): the 14, then the 21.
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl, out_time, truck, decls)
+                  VALUES (1, 'MSKU1234565', 'S1', 'BL1', '2026-11-26 01:00:00+00', '15C12345', '{308044805740}')")
+            .unwrap();
+        assert_eq!((live("14"), live("21")), (1, 1));
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox a, vasscm.outbox b WHERE a.message_type = '14' AND b.message_type = '21' AND a.id < b.id"), 1);
+        // An upsert replayed, an update written as DELETE + INSERT, a TRUNCATE + reload: nothing.
+        Spi::run("UPDATE tos_moves SET ctr = ctr WHERE id = 1").unwrap();
+        Spi::run("UPDATE vasscm.outbox SET status = 'accepted'").unwrap();
+        Spi::run("DO $$ BEGIN DELETE FROM tos_moves WHERE id = 1;
+                  INSERT INTO tos_moves (id, ctr, seal, bl, out_time, truck, decls)
+                  VALUES (1, 'MSKU1234565', 'S1', 'BL1', '2026-11-26 01:00:00+00', '15C12345', '{308044805740}'); END $$")
+            .unwrap();
+        Spi::run("CREATE TEMP TABLE saved AS SELECT * FROM tos_moves; TRUNCATE tos_moves; INSERT INTO tos_moves SELECT * FROM saved").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE status <> 'cancelled'"), 2, "still one 14 and one 21");
+        // A truck turned back after customs had the pass: CANCEL_PASSED; out again: a new 21 after it.
+        Spi::run("UPDATE tos_moves SET out_time = NULL WHERE id = 1").unwrap();
+        assert_eq!(live("CANCEL_PASSED"), 1);
+        Spi::run("UPDATE tos_moves SET out_time = '2026-11-26 03:00:00+00', truck = '15C99999' WHERE id = 1").unwrap();
+        assert_eq!(live("21"), 2);
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox n, vasscm.outbox c
+                    WHERE n.message_type = '21' AND n.status = 'queued' AND c.message_type = 'CANCEL_PASSED' AND c.status <> 'cancelled' AND c.id < n.id
+                      AND c.order_key = n.order_key AND n.data ->> 'SO_PHUONG_TIEN' = '15C99999'"),
+            1
+        );
+        // Undone again before that 21 was sent: withdrawn here; a typo corrected before sending: rebuilt.
+        Spi::run("UPDATE tos_moves SET out_time = NULL WHERE id = 1").unwrap();
+        assert_eq!((live("21"), live("CANCEL_PASSED")), (1, 1));
+        Spi::run("UPDATE tos_moves SET out_time = '2026-11-26 04:00:00+00', truck = '15C99999' WHERE id = 1").unwrap();
+        Spi::run("UPDATE tos_moves SET truck = '15C99990' WHERE id = 1").unwrap();
+        assert_eq!(live("21"), 2);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '21' AND status = 'queued' AND data ->> 'SO_PHUONG_TIEN' = '15C99990'"), 1);
+        // A weighbridge-style correction after customs had it: CANCEL_PASSED, then the corrected one.
+        Spi::run("UPDATE vasscm.outbox SET status = 'accepted' WHERE status = 'queued'").unwrap();
+        Spi::run("UPDATE tos_moves SET truck = '15C11111' WHERE id = 1").unwrap();
+        assert_eq!(live("CANCEL_PASSED"), 2);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '21' AND status = 'queued' AND data ->> 'SO_PHUONG_TIEN' = '15C11111'"), 1);
+        assert_eq!(live("14"), 1, "never a second gate-in");
+        assert_eq!(live("17"), 0, "and never a cancellation of it");
     }
 
     #[pg_test]
@@ -137,6 +206,7 @@ mod tests {
             Spi::run(&format!("UPDATE tos_moves SET pos = '{pos}' WHERE id = 1")).unwrap();
         }
         assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 1, "yard moves send nothing");
+        Spi::run("UPDATE vasscm.outbox SET status = 'accepted'").unwrap();
         // A seal changed at inspection: the 24, and no amendment rewriting the gate-in's seal.
         Spi::run("UPDATE tos_moves SET pos = 'INSPECTION', seal = 'S9' WHERE id = 1").unwrap();
         assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '24'"), 1);
@@ -164,7 +234,7 @@ mod tests {
     /// Form 21 when `out_time` is first set.
     const GATE_OUT_BINDING: &str = r#"SELECT vasscm.bind('tos_moves', '21', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''",
         "LOAI_HANG": "flow", "SO_CONTAINER": "ctr", "TRANG_THAI": "fe", "LIST_TK/SO_TK": "decls", "PHUONG_TIEN": "''XE''",
-        "SO_PHUONG_TIEN": "truck", "THOI_GIAN": "out_time"}', '{UPDATE}', 'OLD.out_time IS NULL AND NEW.out_time IS NOT NULL')"#;
+        "SO_PHUONG_TIEN": "truck", "CO_CHUNG_TU": "''Y''", "THOI_GIAN": "out_time"}', '{UPDATE}', 'OLD.out_time IS NULL AND NEW.out_time IS NOT NULL')"#;
 
     /// Form 24 when the seal changes at the inspection area.
     const SEAL_BINDING: &str = r#"SELECT vasscm.bind('tos_moves', '24', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''",

@@ -68,10 +68,13 @@ mod tests {
                  \"SO_CONTAINER\": \"ctr\", \"TRANG_THAI\": \"''F''\", \"SO_NIEM_PHONG\": \"seal\", \"SO_VAN_DON\": \"''BL''\",
                  \"HINH_THUC\": \"''TAU''\", \"THOI_GIAN\": \"''2026-11-25T08:00:00+07:00''\"}', '{INSERT,UPDATE}');
              INSERT INTO moves VALUES (1, 'MSKU1234565', 'S1');
+             UPDATE vasscm.outbox SET status = 'dead';
              UPDATE moves SET seal = 'S2';
              UPDATE vasscm.outbox SET order_key = 'separate' WHERE message_type = '16';",
         )
         .unwrap();
+        assert!(claimed(10).is_empty(), "the amendment of a dead gate-in waits for it");
+        assert_eq!(one("SELECT vasscm.requeue(id) FROM vasscm.outbox WHERE message_type = '14'"), "queued");
         let first = claimed(10);
         assert_eq!(first.len(), 1, "the amendment waits although its order key differs");
         let st = one(&format!("SELECT vasscm.record_reply('{}', $x${}$x$)", first[0], reply(&first[0], "200")));

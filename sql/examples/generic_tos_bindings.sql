@@ -3,8 +3,10 @@
 -- Codes shared by every message of this port:
 --   customs office 03CC, supervision place 03CCC01.
 
--- Container gate-in (form 14): when the TOS records gate_in_at. Later changes to the mapped
--- data send an amendment (16); deleting the move sends a cancellation (17).
+-- Container gate-in (form 14): when the TOS records gate_in_at. A later correction of a fact
+-- customs holds sends an amendment (16) — a yard move (VI_TRI) does not; a seal change reported
+-- by form 24 does not. Deleting the move before it left, or clearing gate_in_at, withdraws the
+-- gate-in (a cancellation, 17, if customs had it); deleting it after it left is archiving.
 SELECT vasscm.bind('tos_container_move', '14', $m${
     "MA_HQ":            "'03CC'",
     "MA_DIA_DIEM":      "'03CCC01'",
@@ -26,7 +28,10 @@ SELECT vasscm.bind('tos_container_move', '14', $m${
     "VI_TRI":           "yard_position"
 }$m$, '{INSERT,UPDATE,DELETE}', 'gate_in_at IS NOT NULL');
 
--- Container gate-out (form 21): when gate_out_at is first set.
+-- Container gate-out (form 21): the move has a gate_out_at. One per move, however the row
+-- arrives (a row first seen already gated out, an upsert replayed, a reload); cleared again (a
+-- truck turned back), the 21 is withdrawn, or customs asked to cancel the pass (CANCEL_PASSED);
+-- corrected after customs had it, CANCEL_PASSED and the corrected 21.
 SELECT vasscm.bind('tos_container_move', '21', $m${
     "MA_HQ":            "'03CC'",
     "MA_DIA_DIEM":      "'03CCC01'",
@@ -40,7 +45,7 @@ SELECT vasscm.bind('tos_container_move', '21', $m${
     "SO_PHUONG_TIEN":   "out_vehicle",
     "CO_CHUNG_TU":      "CASE WHEN with_documents THEN 'Y' ELSE 'N' END",
     "THOI_GIAN":        "gate_out_at"
-}$m$, '{UPDATE}', 'OLD.gate_out_at IS NULL AND NEW.gate_out_at IS NOT NULL');
+}$m$, '{INSERT,UPDATE}', 'gate_out_at IS NOT NULL');
 
 -- Seal change (form 24): every row of the seal log; the flow (import / export / transit) is the
 -- container's current move's (the seal log does not carry it).
@@ -77,6 +82,10 @@ SELECT vasscm.bind('tos_cargo_move', '15', $m${
     "THOI_GIAN":       "moved_at"
 }$m$, '{INSERT,UPDATE,DELETE}', $c$direction = 'IN'$c$);
 
+-- Bulk / package trip out (form 22): one per trip row. A weighbridge ticket corrected in the TOS
+-- (an UPDATE) rebuilds the 22 not yet sent, or asks customs to cancel the pass and sends the
+-- corrected one. DELETE is not bound: this TOS purges finished trips, which is not an event; a
+-- TOS that deletes duplicate tickets instead of voiding them binds DELETE too.
 SELECT vasscm.bind('tos_cargo_move', '22', $m${
     "MA_HQ":           "'03CC'",
     "MA_DIA_DIEM":     "'03CCC01'",
@@ -92,7 +101,7 @@ SELECT vasscm.bind('tos_cargo_move', '22', $m${
     "PHUONG_TIEN":     "CASE means WHEN 'TRUCK' THEN 'XE' WHEN 'BARGE' THEN 'SALAN' WHEN 'PIPELINE' THEN 'DUONG_ONG' ELSE 'TAU' END",
     "SO_PHUONG_TIEN":  "vehicle",
     "THOI_GIAN":       "moved_at"
-}$m$, '{INSERT}', $c$direction = 'OUT'$c$);
+}$m$, '{INSERT,UPDATE}', $c$direction = 'OUT'$c$);
 
 -- Liquids by pipeline: the volume is the difference of the meter readings.
 SELECT vasscm.bind('tos_pump_reading', '15', $m${
@@ -126,4 +135,4 @@ SELECT vasscm.bind('tos_pump_reading', '22', $m${
     "PHUONG_TIEN":     "'DUONG_ONG'",
     "SO_PHUONG_TIEN":  "meter",
     "THOI_GIAN":       "pumped_at"
-}$m$, '{INSERT}', $c$direction = 'OUT'$c$);
+}$m$, '{INSERT,UPDATE}', $c$direction = 'OUT'$c$);
