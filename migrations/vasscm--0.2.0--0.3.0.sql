@@ -308,6 +308,37 @@ BEGIN
 END
 $$;
 
+-- Checks and builds an existing message again (same transaction_id), e.g. after its data was fixed.
+CREATE OR REPLACE FUNCTION _reprepare(outbox_id bigint, data jsonb, reason text) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o    vasscm.outbox;
+    prep jsonb;
+    st   text;
+BEGIN
+    SELECT * INTO o FROM vasscm.outbox WHERE id = outbox_id FOR UPDATE;
+    prep := vasscm._prepare(o.message_type, data, o.transaction_id::text);
+    st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
+               WHEN o.mode = 'manual' THEN 'pending_approval'
+               ELSE 'queued' END;
+    PERFORM set_config('vasscm.status_reason',
+                       CASE WHEN st = 'invalid' THEN reason || ': ' || vasscm._errors_summary(prep -> 'errors') ELSE reason END, true);
+    UPDATE vasscm.outbox
+       SET status = st, data = prep -> 'data', message = prep ->> 'message', errors = prep -> 'errors',
+           source_data = CASE WHEN o.binding_id IS NOT NULL THEN _reprepare.data ELSE o.source_data END,
+           -- a corrected container / B/L / declaration is the key the message is ordered by
+           order_key = CASE WHEN o.original_transaction_id IS NULL
+                            THEN coalesce(prep -> 'data' ->> 'SO_CONTAINER', prep -> 'data' ->> 'SO_VAN_DON',
+                                          prep -> 'data' ->> 'SO_TK', o.order_key)
+                            ELSE o.order_key END,
+           last_error = CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END,
+           attempts = 0, next_attempt_at = now(), updated_at = now()
+     WHERE id = outbox_id;
+    PERFORM set_config('vasscm.status_reason', '', true);
+    RETURN st;
+END
+$$;
+
 -- The message standing for a TOS row's gate-in or gate-out: the latest of the binding for the
 -- row's key that was neither cancelled nor rejected, nor withdrawn by a cancellation (17) or a
 -- CANCEL_PASSED still in force.

@@ -24,6 +24,7 @@ mkdir -p "$RUN_DIR"; chmod 755 "$RUN_DIR"
 for b in /usr/bin/chromium /usr/bin/chromedriver; do
     [ -x "$b" ] || { echo "console: $b is missing (apt-get install chromium chromium-driver)" >&2; exit 1; }
 done
+command -v python3 >/dev/null || { echo "console: python3 is missing (apt-get install python3)" >&2; exit 1; }
 
 make_pki "$W"
 fresh_cluster console_db "$PORT"

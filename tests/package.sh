@@ -36,7 +36,15 @@ PGBENCH="$PG_BIN/pgbench"
 PGROOT="$D/pgroot"          # the private PostgreSQL 15 installation (instdir of the private dpkg)
 ADMIN="$D/dpkg-admin"       # its dpkg database
 PRIV_BIN="$PGROOT$PG_BIN"
-stop_cluster "$CLUSTER"   # left running by an interrupted run (same major version: any pg_ctl stops it)
+# stop_live: stops the test's cluster, immediately when a fast shutdown does not finish in 20 s
+# (the system's pg_ctl: same major version as the private copy, which may be gone).
+stop_live() {
+    local data="$RUN_DIR/clusters/$CLUSTER/data"
+    [ -f "$data/postmaster.pid" ] || return 0
+    as_pg "$PG_BIN/pg_ctl" -D "$data" stop -m fast -t 20 >/dev/null 2>&1 ||
+        as_pg "$PG_BIN/pg_ctl" -D "$data" stop -m immediate -t 20 >/dev/null 2>&1 || true
+}
+stop_live   # left running by an interrupted run
 rm -rf "$D"; mkdir -p "$D"; chmod 755 "$D"
 [ "$(id -u)" = 0 ] || { echo "tests/package.sh installs packages with dpkg: run it as root" >&2; exit 1; }
 yes_if() { if eval "$1"; then echo true; else echo false; fi; }
@@ -114,7 +122,7 @@ pkg_install() {
 cleanup() {
     local pid
     for pid in $(cat "$D"/pgbench-*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-    PG_BIN=$PRIV_BIN stop_cluster "$CLUSTER"
+    stop_live
     if [ -z "${FINISHED:-}" ]; then   # stopped early (set -e): still the closing line, and a failure
         FAILED=$((FAILED + 1)); echo "  FAIL the test stopped before its end (server log: ${LOG:-none})" >&2
         echo "package: $PASSED passed, $FAILED failed"
@@ -226,6 +234,6 @@ ok '[ "$(dpkg-query --admindir="$ADMIN" -W -f="\${Status} \${Version}" vasscm-pg
    "dpkg records vasscm-pg15 $NEW as installed (an upgrade from $OLD), vasscm.control defaults to $NEW, no leftover .dpkg-new"
 printf '  (%s ran for %.1f s before the upgrade; dpkg -i %s took %.2f s, ALTER EXTENSION UPDATE %.2f s; %d rows inserted from the start of dpkg -i to the end of the update, %d in all)\n' \
   "$OLD" "$(echo "$t0 - $old_installed_at" | bc)" "$NEW" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$((rows_3 - rows_0))" "$rows"
-if [ "$FAILED" = 0 ]; then PG_BIN=$PRIV_BIN stop_cluster "$CLUSTER"; rm -rf "$PGROOT"; fi   # 70 MB; kept when something failed
+if [ "$FAILED" = 0 ]; then stop_live; rm -rf "$PGROOT"; fi   # 70 MB; kept when something failed
 FINISHED=1
 finish package

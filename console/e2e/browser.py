@@ -204,9 +204,9 @@ def case_wrong_password():
         err = b.text("#login-error", 5) or ""
         check("wrong password: the login page says so", "Sai tên đăng nhập hoặc mật khẩu" in err or "Wrong user name" in err, err)
         check("wrong password: no session cookie", "vasscm_session" not in b.cookies(), b.cookies().keys())
+        b.shot("login")
         b.go("/monitor")
         check("wrong password: the monitor is not reachable (back to login)", b.url().endswith("/login"), b.url())
-        b.shot("login")
         b.login("c_nobody", PASSWORDS["c_nobody"])
         err = b.text("#login-error", 5) or ""
         check("a role without any vasscm role cannot log in", "vasscm" in err, err)

@@ -182,6 +182,11 @@ BEGIN
     UPDATE vasscm.outbox
        SET status = st, data = prep -> 'data', message = prep ->> 'message', errors = prep -> 'errors',
            source_data = CASE WHEN o.binding_id IS NOT NULL THEN _reprepare.data ELSE o.source_data END,
+           -- a corrected container / B/L / declaration is the key the message is ordered by
+           order_key = CASE WHEN o.original_transaction_id IS NULL
+                            THEN coalesce(prep -> 'data' ->> 'SO_CONTAINER', prep -> 'data' ->> 'SO_VAN_DON',
+                                          prep -> 'data' ->> 'SO_TK', o.order_key)
+                            ELSE o.order_key END,
            last_error = CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END,
            attempts = 0, next_attempt_at = now(), updated_at = now()
      WHERE id = outbox_id;

@@ -259,6 +259,7 @@ mod tests {
         Spi::run("UPDATE tos_moves SET ctr = 'MSKU1234565' WHERE id = 1").unwrap();
         assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 1);
         assert_eq!(Spi::get_one::<String>("SELECT status FROM vasscm.outbox").unwrap().as_deref(), Some("queued"));
+        assert_eq!(Spi::get_one::<String>("SELECT order_key FROM vasscm.outbox").unwrap().as_deref(), Some("MSKU1234565"), "ordered by the corrected container");
         Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (2, 'bad', 'S1', 'BL1')").unwrap();
         Spi::run("DELETE FROM tos_moves WHERE id = 2").unwrap();
         assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE status = 'cancelled'"), 1);

@@ -334,14 +334,16 @@ async fn run(cfg: Config) -> Result<(), WorkerError> {
             );
             tokio::spawn(async move {
                 stats.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Err(why) = process(&db, &hsm, profile, &transport, &cert, &wcfg, &m, &stats).await {
+                let outcome = process(&db, &hsm, profile, &transport, &cert, &wcfg, &m, &stats).await;
+                if let Err(why) = &outcome {
                     stats.hsm_failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    let _ = fatal_tx.try_send(why);
+                    let _ = fatal_tx.try_send(why.clone());
                 }
                 if in_flight.end(&m.transaction_id) {
+                    // put back with the reason it was put back for, if it was (the HSM failed)
                     let tid = m.transaction_id.as_str();
-                    let why = "claimed again while this worker still processed it: put back";
-                    if let Err(e) = db::retry("putting a message claimed twice back", RECORD_RETRY, || queue::release(&db, tid, why)).await {
+                    let why = outcome.err().unwrap_or_else(|| "claimed again while this worker still processed it: put back".into());
+                    if let Err(e) = db::retry("putting a message claimed twice back", RECORD_RETRY, || queue::release(&db, tid, &why)).await {
                         warn!(%tid, "could not put back a message claimed twice (its lease will expire): {e}");
                     }
                 }
