@@ -9,7 +9,7 @@ PG_CONFIG="$PG_BIN/pg_config"
 PGRX_VERSION=0.18.0
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron softhsm2 opensc libclang-dev clang
               pkg-config libssl-dev libxml2-utils xmlsec1 sudo bc curl iproute2
-              opencryptoki chromium chromium-driver)
+              opencryptoki chromium chromium-driver python3)
 export PATH="$HOME/.cargo/bin:$PATH"
 # Clusters live outside the work tree: the postgres OS user must reach them even when the
 # clone sits under a private home directory.

@@ -232,6 +232,13 @@ ok '[ -z "$bad" ]' "the server log has no \"unrecognized function API version\",
 
 ok '[ "$(dpkg-query --admindir="$ADMIN" -W -f="\${Status} \${Version}" vasscm-pg15)" = "install ok installed $NEW" ] && grep -qx "default_version = '"'$NEW'"'" "$PGROOT$EXTDIR/vasscm.control" && [ ! -e "$PGROOT$EXTDIR/vasscm--$OLD--$NEW.sql.dpkg-new" ]' \
    "dpkg records vasscm-pg15 $NEW as installed (an upgrade from $OLD), vasscm.control defaults to $NEW, no leftover .dpkg-new"
+E="$PGROOT/etc/vasscm"
+ok '[ "$(stat -c %a "$E/worker.toml")" = 640 ] && [ "$(stat -c %a "$E/worker.env")" = 600 ] && [ -f "$E/customs-sim.toml" ] && [ ! -e "$E/worker.toml.dpkg-dist" ]' \
+   "the postinst made the configurations from the examples (under DPKG_ROOT: worker.toml 640, worker.env 600)"
+echo '# edited by the operator' >> "$E/worker.toml"
+pkg_install "$DEB" > "$D/dpkg-again.log" 2>&1 && again=true || { again=false; cat "$D/dpkg-again.log" >&2; }
+ok '$again && tail -1 "$E/worker.toml" | grep -q "edited by the operator" && ! grep -q "wrote .*worker.toml" "$D/dpkg-again.log"' \
+   "installing the package again keeps the edited configuration, without a prompt"
 printf '  (%s ran for %.1f s before the upgrade; dpkg -i %s took %.2f s, ALTER EXTENSION UPDATE %.2f s; %d rows inserted from the start of dpkg -i to the end of the update, %d in all)\n' \
   "$OLD" "$(echo "$t0 - $old_installed_at" | bc)" "$NEW" "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)" "$((rows_3 - rows_0))" "$rows"
 if [ "$FAILED" = 0 ]; then stop_live; rm -rf "$PGROOT"; fi   # 70 MB; kept when something failed
