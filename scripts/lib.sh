@@ -9,7 +9,7 @@ PG_CONFIG="$PG_BIN/pg_config"
 PGRX_VERSION=0.18.0
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron softhsm2 opensc libclang-dev clang
               pkg-config libssl-dev libxml2-utils xmlsec1 sudo bc curl iproute2
-              opencryptoki chromium chromium-driver python3)
+              opencryptoki chromium chromium-driver python3 dpkg-dev)
 export PATH="$HOME/.cargo/bin:$PATH"
 # Clusters live outside the work tree: the postgres OS user must reach them even when the
 # clone sits under a private home directory.
@@ -57,7 +57,8 @@ ensure_setup() {
 
 # A server that has vasscm.so loaded keeps mapping its file: removing it first makes the next
 # install write a new file instead of overwriting the loaded one in place (which crashes or
-# confuses running servers: "unrecognized function API version").
+# confuses running servers: "unrecognized function API version"). Used before `cargo pgrx
+# test`, which copies in place; install_extension renames instead.
 unlink_loaded_library() {
     as_root rm -f "$("$PG_CONFIG" --pkglibdir)/vasscm.so"
 }
@@ -65,10 +66,25 @@ unlink_loaded_library() {
 # Builds (release) and installs the extension into the system PostgreSQL 15.
 install_extension() {
     log "building and installing the vasscm extension"
-    unlink_loaded_library
-    (cd "$ROOT/extension" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+    (cd "$ROOT/extension" && cargo pgrx package --pg-config "$PG_CONFIG" >/dev/null)
+    # Every file goes in by rename (a new inode): a running server keeps the vasscm.so it
+    # mapped, new backends load the new one; there is never a moment without the file.
+    local tree="$ROOT/target/release/vasscm-pg15" f
+    while IFS= read -r f; do
+        install_by_rename "$tree/$f" "/$f"
+    done < <(cd "$tree" && find . -type f -printf '%P\n')
     # upgrade scripts (vasscm--A--B.sql) and the released install scripts of older versions
-    as_root install -m 644 "$ROOT"/migrations/vasscm--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
+    for f in "$ROOT"/migrations/vasscm--*.sql; do
+        install_by_rename "$f" "$("$PG_CONFIG" --sharedir)/extension/$(basename "$f")"
+    done
+}
+
+# install_by_rename SOURCE TARGET: copies SOURCE beside TARGET, then renames it over TARGET.
+install_by_rename() {
+    local mode=644
+    [ -x "$1" ] && mode=755
+    as_root install -D -m "$mode" "$1" "$2.vasscm-new"
+    as_root mv -f "$2.vasscm-new" "$2"
 }
 
 # start_cluster NAME PORT [extra postgres -c options...]: a cluster under $RUN_DIR/clusters/NAME.
