@@ -9,7 +9,7 @@
 # (form 35) has the facts; then a manual incident, roles and the pg_cron job.
 #
 # Time is compressed by settings, not by shifting timestamps: the 5-minute detection threshold
-# (incident_open_after_seconds) is 3 s and the 1-hour notification limit
+# (incident_open_after_seconds) is 6 s and the 1-hour notification limit
 # (incident_notify_seconds) is briefly 1 s to see it overdue; the outage (11 h in the field)
 # lasts about 30 s here, long enough for hundreds of failed attempts and every gate activity of
 # an outage. The watcher is called by hand (it is the job pg_cron runs every minute).

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod container;
 pub mod json;
 pub mod message;
+pub mod ocr;
 pub mod problem;
 pub mod record;
 pub mod scalar;

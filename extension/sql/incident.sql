@@ -146,6 +146,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT i.id FROM vasscm.incident i WHERE i.closed_at IS NULL
 $$;
 
+-- Records an event of an incident: event (opened, notified, paper_list, closed), detail (the
+-- text of the log), actor (default: the session user).
 CREATE FUNCTION _incident_event(incident_id bigint, event text, detail text, actor text DEFAULT NULL) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO vasscm.incident_event (incident_id, event, detail, actor)

@@ -149,3 +149,8 @@ GRANT EXECUTE ON FUNCTION vasscm.open_incident(text, timestamptz, boolean), vass
                           vasscm.record_paper_list(bigint, text, text, jsonb, timestamptz)
    TO vasscm_operator, vasscm_admin;
 GRANT EXECUTE ON FUNCTION vasscm.watch_incidents() TO vasscm_admin;
+
+-- Camera reads (src/camera.rs): OCR correction of container numbers read at camera gates; pure
+-- functions, for everyone who reads (the gate included).
+GRANT EXECUTE ON FUNCTION vasscm.container_read_candidates(text), vasscm.correct_container_read(text, text[])
+   TO vasscm_reader;

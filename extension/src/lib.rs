@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod api;
+mod camera;
 mod cache;
 mod capture;
 #[cfg(any(test, feature = "pg_test"))]
