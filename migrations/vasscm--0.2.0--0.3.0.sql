@@ -679,6 +679,39 @@ BEGIN
 END
 $regenerate$;
 
+-- set_setting: audit_retention_months is checked by its trigger alone (at least 60).
+CREATE OR REPLACE FUNCTION set_setting(name text, value text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    IF name = 'vessel_visit_source' AND value IS NOT NULL THEN
+        rel := to_regclass(value);   -- resolved here with search_path = pg_catalog: schema-qualify
+        IF rel IS NULL THEN
+            RAISE EXCEPTION 'vasscm: relation "%" does not exist', value USING ERRCODE = 'undefined_table',
+                  HINT = 'Give the schema-qualified name, e.g. public.tos_vessel_visit.';
+        END IF;
+        IF NOT has_table_privilege(session_user, rel, 'SELECT') THEN
+            RAISE EXCEPTION 'vasscm: % may not read %', session_user, rel USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        value := rel::text;
+    ELSIF value IS NOT NULL AND name IN ('vessel_match_window_hours', 'stuck_after_minutes', 'deadline_window_days', 'gate_out_deadline_import_minutes',
+                                        'gate_out_deadline_export_minutes', 'list_lead_hours', 'scan_list_lead_hours')
+          AND value !~ '^[0-9]+$' THEN
+        RAISE EXCEPTION 'vasscm: setting % must be a whole number, not "%"', name, value USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE vasscm.setting s SET value = set_setting.value WHERE s.name = set_setting.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vasscm: unknown setting "%"', name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'SELECT name, description FROM vasscm.setting lists them.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION set_setting(text, text) IS 'Admin: changes a vasscm setting (see vasscm.setting).';
+
+ALTER FUNCTION vasscm.set_setting(text, text) SECURITY DEFINER;
+
 -- ==== Incidents (article 52đ), issue 13 ==========================================================
 -- 5 years of audit: retention default and minimum 60 months (sql/audit.sql).
 UPDATE vasscm.setting

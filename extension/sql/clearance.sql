@@ -37,9 +37,6 @@ BEGIN
             RAISE EXCEPTION 'vasscm: % may not read %', session_user, rel USING ERRCODE = 'insufficient_privilege';
         END IF;
         value := rel::text;
-    ELSIF name = 'audit_retention_months' AND (value IS NULL OR value !~ '^[0-9]+$' OR value::int < 12) THEN
-        RAISE EXCEPTION 'vasscm: audit_retention_months must be at least 12 (gate data is kept at least one year), not "%"', value
-            USING ERRCODE = 'invalid_parameter_value';
     ELSIF value IS NOT NULL AND name IN ('vessel_match_window_hours', 'stuck_after_minutes', 'deadline_window_days', 'gate_out_deadline_import_minutes',
                                         'gate_out_deadline_export_minutes', 'list_lead_hours', 'scan_list_lead_hours')
           AND value !~ '^[0-9]+$' THEN
