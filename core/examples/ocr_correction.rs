@@ -154,7 +154,7 @@ impl Tally {
     fn row(&self, name: &str) -> String {
         let pct = |k: usize| if self.reads == 0 { 0.0 } else { 100.0 * k as f64 / self.reads as f64 };
         format!(
-            "| {name:<22} | {:>7} | {:>6.2} % | {:>6.2} % | {:>6.2} % | {:>6.2} % | {:>6.2} % | {:>5} |",
+            "| {name:<22} | {:>7} | {:>7.2} % | {:>7.2} % | {:>7.2} % | {:>9.2} % | {:>8.2} % | {:>5} |",
             self.reads,
             pct(self.valid_expected),
             pct(self.corrected),
