@@ -13,6 +13,8 @@
 --    internal table names in reason texts sent to customs.
 -- 4. Incidents (article 52đ): incident state, paper lists honoured by the gate, the 5-year
 --    record (retention at least 60 months), form 13 in the catalogue (reloaded).
+-- 5. Camera reads: OCR correction of container numbers (container_read_candidates,
+--    correct_container_read).
 -- 3. Bindings: the DBA's expressions run with the privileges of the role that bound the table
 --    (a mapping function owned by it), never as the extension owner; existing bindings are
 --    regenerated that way, owned by the role that created them.
@@ -1826,3 +1828,27 @@ GRANT EXECUTE ON FUNCTION vasscm.watch_incidents() TO vasscm_admin;
 -- Catalogue v1 with form 13 (catalogue/v1.json, built into this version's library); the active
 -- version stays the active one.
 SELECT vasscm.load_catalogue(vasscm._builtin_catalogue());
+
+-- Camera reads: OCR correction of container numbers (src/camera.rs) ---------------------------
+-- vasscm::camera::container_read_candidates
+CREATE  FUNCTION "container_read_candidates"(
+	"read" TEXT /* & str */
+) RETURNS TEXT[] /* Vec < String > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'container_read_candidates_wrapper';
+-- vasscm::camera::correct_container_read
+CREATE  FUNCTION "correct_container_read"(
+	"read" TEXT, /* Option < & str > */
+	"plausible" TEXT[] /* :: std :: option :: Option < Vec < Option < String > > > */
+) RETURNS TABLE (
+	"outcome" TEXT,  /* String */
+	"container_no" TEXT,  /* Option < String > */
+	"candidates" TEXT[]  /* Vec < String > */
+)
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'correct_container_read_wrapper';
+REVOKE ALL ON FUNCTION vasscm.container_read_candidates(text), vasscm.correct_container_read(text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vasscm.container_read_candidates(text), vasscm.correct_container_read(text, text[])
+   TO vasscm_reader;

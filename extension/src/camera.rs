@@ -48,8 +48,8 @@ fn correction_row(correction: Correction, read: &str) -> CorrectionRow {
 ///
 /// ```sql
 /// SELECT * FROM vasscm.correct_container_read('CSQU 305436 3', ARRAY['CSQU3054383', 'MSKU1234565']);
-/// --  outcome   | container_no |        candidates
-/// -- corrected  | CSQU3054383  | {CSQU3054383,…}
+/// --  outcome   | container_no |  candidates
+/// --  corrected | CSQU3054383  | {CSQU3054383}
 /// ```
 #[pg_extern(immutable, parallel_safe)]
 fn correct_container_read(
@@ -84,7 +84,9 @@ mod tests {
     #[pg_test]
     fn candidates_of_a_read() {
         let c = Spi::get_one::<Vec<String>>("SELECT vasscm.container_read_candidates('M5KV 123456 S')").unwrap().unwrap();
-        assert!(c.contains(&"MSKU1234565".to_string()), "{c:?}");
+        assert_eq!(c, vec!["MSKU1234565".to_string()], "the documented example");
+        let c = Spi::get_one::<Vec<String>>("SELECT vasscm.container_read_candidates('00LU3050043')").unwrap().unwrap();
+        assert!(c.len() >= 3, "{c:?}");
         assert!(c.windows(2).all(|w| w[0] < w[1]), "sorted, distinct: {c:?}");
         let all_valid = Spi::get_one::<bool>(
             "SELECT bool_and(vasscm.is_valid_container_no(n)) FROM unnest(vasscm.container_read_candidates('00LU3050043')) n",
