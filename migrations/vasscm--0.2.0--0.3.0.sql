@@ -26,6 +26,13 @@ DROP FUNCTION vasscm.record_reply(uuid, text, int);
 DROP FUNCTION vasscm.record_refused(text, text);
 DROP FUNCTION vasscm.receive(text);
 
+-- vasscm::settings::_customs_sender_codes
+CREATE  FUNCTION "_customs_sender_codes"() RETURNS TEXT /* String */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_customs_sender_codes_wrapper';
+REVOKE ALL ON FUNCTION vasscm._customs_sender_codes() FROM PUBLIC;
+
 -- Whether a customs message's header names customs as its sender and this port as its
 -- receiver: NULL when it does, the reason otherwise.
 CREATE FUNCTION _customs_header_problem(header jsonb) RETURNS text
@@ -37,9 +44,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             format('Receiver_Code %s is not this port (%s)', coalesce(header ->> 'Receiver_Code', 'missing'),
                    trim(current_setting('vasscm.sender_code', true)))
         WHEN NOT coalesce(header ->> 'Sender_Code', '') = ANY (
-                 SELECT trim(c) FROM unnest(string_to_array(coalesce(current_setting('vasscm.customs_sender_code', true), ''), ',')) c) THEN
+                 SELECT trim(c) FROM unnest(string_to_array(vasscm._customs_sender_codes(), ',')) c) THEN
             format('Sender_Code %s is not customs (vasscm.customs_sender_code = %s)', coalesce(header ->> 'Sender_Code', 'missing'),
-                   coalesce(current_setting('vasscm.customs_sender_code', true), ''))
+                   vasscm._customs_sender_codes())
     END
 $$;
 

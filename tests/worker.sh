@@ -35,8 +35,7 @@ q() { psql_at "$PORT" -d "$DB" -Atc "$1"; }
 fresh_cluster worker_db "$PORT"
 trap 'stop_sim; kill $(cat "$W"/worker*.pid 2>/dev/null) 2>/dev/null || true; stop_cluster worker_db; [ -z "${PKCSSLOTD_PID:-}" ] || stop_pkcsslotd' EXIT
 psql_at "$PORT" -qc "CREATE DATABASE $DB" -c "ALTER DATABASE $DB SET vasscm.sender_code = 'CANGTEST'" \
-    -c "ALTER DATABASE $DB SET vasscm.sender_name = 'Cảng thử nghiệm'" -c "ALTER DATABASE $DB SET vasscm.receiver_code = '03CC'" \
-    -c "ALTER DATABASE $DB SET vasscm.customs_sender_code = 'TCHQ'"
+    -c "ALTER DATABASE $DB SET vasscm.sender_name = 'Cảng thử nghiệm'" -c "ALTER DATABASE $DB SET vasscm.receiver_code = '03CC'"
 psql_at "$PORT" -d "$DB" -qc "CREATE EXTENSION vasscm"
 start_sim
 write_config "$W/worker.toml" "[inbound]

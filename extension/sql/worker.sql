@@ -138,9 +138,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             format('Receiver_Code %s is not this port (%s)', coalesce(header ->> 'Receiver_Code', 'missing'),
                    trim(current_setting('vasscm.sender_code', true)))
         WHEN NOT coalesce(header ->> 'Sender_Code', '') = ANY (
-                 SELECT trim(c) FROM unnest(string_to_array(coalesce(current_setting('vasscm.customs_sender_code', true), ''), ',')) c) THEN
+                 SELECT trim(c) FROM unnest(string_to_array(vasscm._customs_sender_codes(), ',')) c) THEN
             format('Sender_Code %s is not customs (vasscm.customs_sender_code = %s)', coalesce(header ->> 'Sender_Code', 'missing'),
-                   coalesce(current_setting('vasscm.customs_sender_code', true), ''))
+                   vasscm._customs_sender_codes())
     END
 $$;
 

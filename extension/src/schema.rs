@@ -106,8 +106,10 @@ extension_sql_file!(
 );
 #[allow(unused_imports)] // named in `requires` below
 use crate::api::parse_message;
+#[allow(unused_imports)] // named in `requires` below
+use crate::settings::_customs_sender_codes;
 
-extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["capture", parse_message]);
+extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["capture", parse_message, _customs_sender_codes]);
 #[allow(unused_imports)] // named in `requires` below
 use crate::api::{is_valid_container_no, normalize_container_no};
 

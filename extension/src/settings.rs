@@ -1,6 +1,7 @@
 //! `vasscm.*` settings (GUCs): header defaults and limits for untrusted XML.
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::prelude::*;
 use std::ffi::CString;
 use vasscm_core::{Direction, HeaderDefaults, Limits};
 
@@ -117,4 +118,11 @@ pub fn limits() -> Limits {
         max_bytes: usize::try_from(MAX_MESSAGE_BYTES.get()).unwrap_or(1024 * 1024),
         max_depth: usize::try_from(MAX_XML_DEPTH.get()).unwrap_or(32),
     }
+}
+
+/// `vasscm.customs_sender_code` as this backend sees it, default included: SQL reads it through
+/// this function because `current_setting` knows the default only once the library is loaded.
+#[pg_extern(stable, parallel_safe)]
+pub(crate) fn _customs_sender_codes() -> String {
+    text(&CUSTOMS_SENDER_CODE)
 }

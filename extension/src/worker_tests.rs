@@ -148,6 +148,8 @@ mod tests {
         let e = crate::test_support::error_of(&format!("SELECT vasscm.receive($x${not_customs}$x$)"));
         assert!(e.contains("Sender_Code SOMEONE is not customs"), "{e}");
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM vasscm.inbox").unwrap(), Some(0));
+        // The default (TCHQ) holds on a fresh connection too (read through the library, not current_setting).
+        assert_eq!(one("SELECT vasscm._customs_sender_codes()"), "TCHQ");
         // A second customs sender code is configurable.
         Spi::run("SET vasscm.customs_sender_code = 'TCHQ, SOMEONE'").unwrap();
         Spi::run(&format!("SELECT vasscm.receive($x${not_customs}$x$)")).unwrap();
