@@ -6,7 +6,8 @@
 # 04 / 05 received), then headless Chromium driven through chromedriver (W3C WebDriver, from
 # console/e2e/browser.py): each role sees what it may, a reader is refused approve, an
 # operator approves and watches the message reach customs, a gate refusal with its reasons,
-# CSRF and wrong passwords refused. Screenshots go to docs/screenshots/. Every wait is bounded.
+# CSRF and wrong passwords refused, an operator opens an incident and records its notification
+# and paper lists while a reader is refused. Screenshots go to docs/screenshots/. Every wait is bounded.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 PORT=${CONSOLE_DB_PORT:-55490}
@@ -180,7 +181,9 @@ t "the approval is in the outbox history with the operator as actor" \
 t "the reader's and the CSRF-less attempts changed nothing" \
   "SELECT NOT EXISTS (SELECT 1 FROM vasscm.outbox_history WHERE actor = 'c_reader')
       AND (SELECT count(*) FROM vasscm.outbox_history WHERE actor = 'c_operator' AND reason = 'approved') = 1"
-wait_until "$PORT" "$DB" "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'vasscm-console' AND usename = 'c_reader')" 10 || true
+# (the incident case's logged-out sessions close their connections too)
+wait_until "$PORT" "$DB" "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'vasscm-console' AND usename = 'c_reader')
+    AND (SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vasscm-console' AND usename = 'c_operator') <= 2" 10 || true
 t "the console's connections are the people's own (the logged-out reader's are closed, no shared role)" \
   "SELECT count(*) FILTER (WHERE usename = 'c_admin') = 2 AND count(*) FILTER (WHERE usename = 'c_operator') = 2
       AND count(*) FILTER (WHERE usename IN ('c_reader', 'postgres')) = 0
@@ -194,6 +197,8 @@ logged "console log: the operator's login with its roles" '"user":"c_operator","
 logged "console log: the reader's refused approve" '"user":"c_reader","roles":"vasscm_reader","action":"approve","target":"[0-9]+","outcome":"refused","detail":"permission denied for function approve'
 logged "console log: the operator's approve" '"user":"c_operator","roles":"vasscm_operator, vasscm_reader","action":"approve","target":"[0-9]+","outcome":"ok"'
 logged "console log: the CSRF refusals" '"user":"c_operator",.*"action":"post",.*"outcome":"refused","detail":"missing or wrong CSRF token"'
+logged "console log: the operator's paper list" '"user":"c_operator",.*"action":"paper_list","target":"[0-9]+","outcome":"ok","detail":"DS-36/01: '
+logged "console log: the reader's refused paper list" '"user":"c_reader",.*"action":"paper_list","target":"[0-9]+","outcome":"refused","detail":"permission denied for function record_paper_list'
 logged "console log: the gate decision with its reasons" '"action":"gate_out_check","target":"MSKU1234565","outcome":"not_allowed","detail":"[^"]*carrier seal ML555'
 check_out=$("$BIN/vasscm-console" --config "$W/console.toml" --check 2>&1 || true)
 ok_if "console log: its hash chain verifies ($check_out)" grep -q "chain intact" <<<"$check_out"

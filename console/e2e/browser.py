@@ -423,9 +423,109 @@ def case_worker_role():
         b.close()
 
 
+def case_incidents():
+    print("incidents: an operator opens one, records the notification and paper lists; a reader is refused")
+    b = Browser()
+    iid = None
+    try:
+        b.login("c_operator", PASSWORDS["c_operator"])
+        b.set_language("en")
+        b.go("/incidents")
+        b.type("#cause", "Customs reports VASSCM not accepting messages")
+        b.submit("#open-incident")
+        flash = b.text("#flash", 10) or ""
+        iid = sql("SELECT max(id) FROM vasscm.incident WHERE closed_at IS NULL AND opened_by = 'c_operator'")
+        check("operator opens an incident (its page, the flash)", iid != "" and b.url().endswith(f"/incidents/{iid}")
+              and f"Incident {iid}" in flash and "opened" in flash, (b.url(), flash))
+        rec = b.text("#incident", 5) or ""
+        state = b.text('#incident td[data-col="state"]', 2) or ""
+        check("... notification deadline running, not notified", state == "running" and "c_operator" in rec, (state, rec))
+        b.type("#notify-how", "telephone")
+        b.type("#notify-officer", "Lê Thị Thu")
+        b.submit("#record-notification")
+        flash = b.text("#flash", 10) or ""
+        check("operator records the notification", "notification recorded" in flash, flash)
+        check("... in the database, by the operator",
+              sql(f"SELECT notified_how || '/' || notified_officer || '/' || notified_by FROM vasscm.incident WHERE id = {iid}")
+              == "telephone/Lê Thị Thu/c_operator", "")
+        rec = b.text("#incident", 5) or ""
+        state = b.text('#incident td[data-col="state"]', 2) or ""
+        check("... shown: notified in time", "Lê Thị Thu" in rec and state == "ok", (state, rec))
+
+        b.type("#paper-officer", "Nguyễn Văn Hải")
+        b.type("#paper-reference", "DS-36/00")
+        b.type("#paper-items", "MSKU1234560\nHPBL0002,lots")
+        b.submit("#record-paper-list")
+        flash = b.text("#flash", 10) or ""
+        check("a wrong paper list is refused with PostgreSQL's words (every bad line)",
+              "Not done" in flash and "paper list DS-36/00 has 2 problem(s)" in flash and "ISO 6346" in flash
+              and "weight_kg must be a number" in flash, flash)
+        check("... nothing recorded", sql("SELECT count(*) FROM vasscm.paper_list WHERE reference = 'DS-36/00'") == "0", "")
+
+        b.type("#paper-officer", "Nguyễn Văn Hải")
+        b.type("#paper-reference", "DS-36/01")
+        b.type("#paper-items", "TGHU7654320\n308044805740\nHPBL0002,2390\n")
+        b.submit("#record-paper-list")
+        flash = b.text("#flash", 10) or ""
+        check("operator records a paper list", "paper list recorded" in flash and "DS-36/01 (3)" in flash, flash)
+        check("... its three lines parsed into container, declaration, B/L with weight",
+              sql("SELECT string_agg(concat_ws('|', x.item_no, x.container_no, x.declaration_no, x.bl_no, x.weight_kg), ' ' ORDER BY x.item_no) "
+                  f"FROM vasscm.paper_list p JOIN vasscm.paper_list_item x ON x.paper_list_id = p.id WHERE p.incident_id = {iid} AND p.reference = 'DS-36/01'")
+              == "1|TGHU7654320 2|308044805740 3|HPBL0002|2390", "")
+        lines = b.text("#paper-items-table", 5) or ""
+        check("... and sees its lines on the page", "TGHU7654320" in lines and "308044805740" in lines and "HPBL0002" in lines, lines)
+        events = b.text("#events", 5) or ""
+        check("... and the events: opened, notified, paper list", "opened" in events and "notified" in events and "DS-36/01" in events, events)
+        log = b.text("#incident-log", 5) or ""
+        check("the printable incident log (form 35) in a <pre>", "SỔ THEO DÕI SỰ CỐ" in log and "DS-36/01" in log and "Lê Thị Thu" in log,
+              log[:300])
+        b.shot("incidents")
+        b.go("/incidents")
+        rows = b.text("#incidents", 5) or ""
+        check("the list shows the open incident first, notified, with its paper list",
+              "Customs reports VASSCM" in rows and (b.text('#incidents tbody tr td[data-col="notified"]', 2) or "") == "yes"
+              and (b.text('#incidents tbody tr td[data-col="paper_lists"]', 2) or "") == "1", rows)
+        b.submit("#logout")
+        b.find("#login", 5)
+
+        b.login("c_reader", PASSWORDS["c_reader"])
+        b.set_language("en")
+        b.go("/incidents")
+        rows = b.text("#incidents", 5) or ""
+        check("a reader sees the incident", "Customs reports VASSCM" in rows, rows)
+        b.go(f"/incidents/{iid}")
+        b.type("#paper-officer", "Nguyễn Văn Hải")
+        b.type("#paper-reference", "DS-READER")
+        b.type("#paper-items", "MSKU1234565")
+        b.submit("#record-paper-list")
+        flash = b.text("#flash", 10) or ""
+        check("a reader is refused recording a paper list, with PostgreSQL's reason",
+              "Refused by PostgreSQL" in flash and "permission denied for function record_paper_list" in flash, flash)
+        check("... and nothing was recorded", sql("SELECT count(*) FROM vasscm.paper_list WHERE reference = 'DS-READER'") == "0"
+              and sql(f"SELECT count(*) FROM vasscm.incident_event WHERE actor = 'c_reader'") == "0", "")
+        b.submit("#logout")
+        b.find("#login", 5)
+
+        b.login("c_operator", PASSWORDS["c_operator"])
+        b.set_language("vi")
+        b.go(f"/incidents/{iid}")
+        check("the incident page in Vietnamese", "Danh sách giấy (mẫu 36)" in (b.body() or ""), "")
+        b.type("#close-note", "Hải quan thông báo đã khắc phục")
+        b.submit("#close-incident")
+        flash = b.text("#flash", 10) or ""
+        check("operator closes the incident with a note", "đã đóng" in flash, flash)
+        check("... closed by the operator, its summary kept",
+              sql(f"SELECT closed_by = 'c_operator' AND summary IS NOT NULL AND close_reason = 'Hải quan thông báo đã khắc phục' "
+                  f"FROM vasscm.incident WHERE id = {iid}") == "t", "")
+        b.submit("#logout")
+        b.find("#login", 5)
+    finally:
+        b.close()
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
-    for case in (case_wrong_password, case_reader, case_operator, case_admin, case_worker_role):
+    for case in (case_wrong_password, case_reader, case_operator, case_admin, case_worker_role, case_incidents):
         try:
             case()
         except Exception as e:  # a broken case is a failure, and the next cases still run

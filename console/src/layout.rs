@@ -10,11 +10,12 @@ use crate::i18n::Lang;
 use crate::session::{Flash, Session};
 
 /// The navigation entries: (path, label key).
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/monitor", "nav.monitor"),
     ("/messages", "nav.messages"),
     ("/clearance", "nav.clearance"),
     ("/yard", "nav.yard"),
+    ("/incidents", "nav.incidents"),
     ("/audit", "nav.audit"),
 ];
 

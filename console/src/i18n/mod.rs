@@ -85,6 +85,7 @@ mod tests {
             include_str!("../pages/messages.rs"),
             include_str!("../pages/clearance.rs"),
             include_str!("../pages/audit.rs"),
+            include_str!("../pages/incidents.rs"),
             include_str!("../auth.rs"),
         ];
         let mut missing = Vec::new();

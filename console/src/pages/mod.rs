@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod clearance;
+pub mod incidents;
 pub mod login;
 pub mod messages;
 pub mod monitor;
