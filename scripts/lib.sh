@@ -50,9 +50,24 @@ ensure_cargo_pgrx() {
     fi
 }
 
+# The test clusters, simulators and endpoints listen on fixed ports in 55400-55599, inside the
+# kernel's ephemeral range: a client connection that happened to get one of them as its local
+# port makes the next listener there fail ("Address already in use"). Reserving the range keeps
+# the kernel from handing those ports out (they can still be bound explicitly).
+TEST_PORTS=55400-55599
+reserve_test_ports() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports current
+    current=$(cat "$f" 2>/dev/null) || return 0
+    case ",$current," in *",$TEST_PORTS,"*) return 0 ;; esac
+    if ! as_root sh -c "echo '${current:+$current,}$TEST_PORTS' > $f" 2>/dev/null; then
+        echo "note: cannot reserve ports $TEST_PORTS ($f): a test may rarely find its port taken by a client connection" >&2
+    fi
+}
+
 ensure_setup() {
     ensure_packages
     ensure_cargo_pgrx
+    reserve_test_ports
 }
 
 # A server that has vasscm.so loaded keeps mapping its file: removing it first makes the next
