@@ -34,7 +34,7 @@ triggers() {   # on | off
 run() {   # mode → rows/s
     triggers "$1"
     psql_at "$PUB" -d tos -qc "TRUNCATE tos_container_move"
-    psql_at "$SUB" -d replica -qc "SET vasscm.audit_maintenance = 'on'" -c "TRUNCATE vasscm.outbox, vasscm.outbox_history"
+    psql_at "$SUB" -d replica -qc "SET vasscm.audit_maintenance = 'on'" -c "TRUNCATE vasscm.outbox, vasscm.outbox_history, vasscm.incident_gate_out"
     until [ "$(psql_at "$SUB" -d replica -Atc "SELECT count(*) FROM tos_container_move")" = 0 ]; do sleep 0.1; done
     psql_at "$SUB" -d replica -qc "CHECKPOINT"
     local t0 t1
