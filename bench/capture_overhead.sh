@@ -1,64 +1,126 @@
 #!/usr/bin/env bash
-# Benchmark: rows/s a logical-replication replica applies for a stream of TOS container
-# gate-ins, with the vasscm bindings off and on, in the same run (alternating, best of 3).
-# Usage: bench/capture_overhead.sh [ROWS]  (default 20000). Prints figures; asserts nothing.
+# Benchmark: what capturing costs the TOS replica, next to the floor, in the same run.
+#   1. capture: µs per inserted row on a narrow bound table and on a realistic wide one
+#      (40 columns, 6 indexes): bare (no trigger), the floor (a PL/pgSQL row trigger inserting
+#      to_jsonb(NEW) into a one-index table), vasscm's capture trigger (vasscm.interpret =
+#      async: the change recorded, interpreted later), and capture + interpretation at commit
+#      (the default) — best of 3 rounds, alternating.
+#   2. interpretation: rows/s of vasscm.interpret() over a backlog (yard moves that send
+#      nothing; gate-ins that each build and queue a form 14; gate-outs corrected in place).
+#   3. TOS commit → acceptance by customs at 50 msg/s: bench/worker_throughput.sh's latency
+#      part (worker, SoftHSM2, simulator), unless SKIP_LATENCY=1.
+# Usage: bench/capture_overhead.sh [ROWS] (default 50000). Prints figures; asserts nothing.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
-N=${1:-20000}
-PUB=${BENCH_PUB_PORT:-55461}
-SUB=${BENCH_SUB_PORT:-55462}
-EX="$ROOT/sql/examples"
+N=${1:-50000}
+PORT=${BENCH_PORT:-55461}
 ensure_setup
 install_extension
-fresh_cluster bench_pub "$PUB"
-fresh_cluster bench_sub "$SUB" "max_wal_size=4GB"
-trap 'stop_cluster bench_sub; stop_cluster bench_pub' EXIT
-psql_at "$PUB" -qc "CREATE DATABASE tos"
-psql_at "$PUB" -d tos -q -f "$EX/generic_tos_tables.sql"
-psql_at "$PUB" -d tos -qc "CREATE PUBLICATION tos_pub FOR TABLE tos_container_move"
-psql_at "$SUB" -qc "CREATE DATABASE replica" -c "ALTER DATABASE replica SET vasscm.sender_code = 'CANGBENCH'" \
-    -c "ALTER DATABASE replica SET vasscm.sender_name = 'Bench'" -c "ALTER DATABASE replica SET vasscm.receiver_code = '03CC'"
-psql_at "$SUB" -d replica -q -f "$EX/generic_tos_tables.sql"
-psql_at "$SUB" -d replica -qc "CREATE EXTENSION vasscm"
-psql_at "$SUB" -d replica -q -f "$EX/generic_tos_bindings.sql" >/dev/null
-psql_at "$SUB" -d replica -qc "CREATE SUBSCRIPTION tos_sub CONNECTION 'host=127.0.0.1 port=$PUB dbname=tos user=postgres' PUBLICATION tos_pub" 2>/dev/null
-until [ "$(psql_at "$SUB" -d replica -Atc "SELECT bool_and(srsubstate = 'r') FROM pg_subscription_rel")" = t ]; do sleep 0.2; done
-
-triggers() {   # on | off
-    local action; if [ "$1" = on ]; then action="ENABLE ALWAYS"; else action="DISABLE"; fi
-    psql_at "$SUB" -d replica -Atc "SELECT format('ALTER TABLE tos_container_move %s TRIGGER %I;', '$action', tgname)
-                                      FROM pg_trigger WHERE tgrelid = 'tos_container_move'::regclass AND tgname LIKE 'vasscm_binding_%'" |
-        psql_at "$SUB" -d replica -q
+fresh_cluster bench_capture "$PORT" "max_wal_size=4GB"
+trap 'stop_cluster bench_capture' EXIT
+DB=bench
+psql_at "$PORT" -qc "CREATE DATABASE $DB" -c "ALTER DATABASE $DB SET vasscm.sender_code = 'CANGBENCH'" \
+    -c "ALTER DATABASE $DB SET vasscm.sender_name = 'Bench'" -c "ALTER DATABASE $DB SET vasscm.receiver_code = '03CC'"
+q() { psql_at "$PORT" -d $DB -Atq "$@"; }
+q -c "CREATE EXTENSION vasscm"
+q <<'SQL'
+CREATE SCHEMA floor;
+CREATE TABLE floor.sink (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, data jsonb);
+CREATE FUNCTION floor.capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO floor.sink (data) VALUES (to_jsonb(NEW));
+    RETURN NULL;
+END $$;
+CREATE TABLE narrow (id bigint PRIMARY KEY, ctr text, at timestamptz);
+CREATE TABLE wide (move_id bigint PRIMARY KEY, container_no text, iso_type text, line_seal text, customs_seal text, bl_no text,
+    vessel_name text, vessel_imo text, voyage text, gate_in_at timestamptz, gate_out_at timestamptz, weight_kg numeric,
+    yard_position text, flow text, full_empty text, out_vehicle text, out_by text, declarations text[], shipper text,
+    consignee text, commodity text, temperature numeric, imdg text, oog boolean, reefer boolean, pod text, pol text,
+    agent text, line_op text, booking_no text, release_no text, hold_code text, truck_company text, driver text,
+    chassis text, remarks text, created_by text, updated_by text, created_at timestamptz, updated_at timestamptz);
+CREATE INDEX ON wide (container_no); CREATE INDEX ON wide (bl_no); CREATE INDEX ON wide (gate_in_at);
+CREATE INDEX ON wide (vessel_imo, voyage); CREATE INDEX ON wide (yard_position);
+SELECT vasscm.bind('narrow', '14', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''", "LOAI_HANG": "''NHAP''", "SO_CONTAINER": "ctr",
+  "TRANG_THAI": "''E''", "HINH_THUC": "''XE''", "THOI_GIAN": "at"}');
+SELECT vasscm.bind('wide', '14', $m${
+    "MA_HQ": "'03CC'", "MA_DIA_DIEM": "'03CCC01'",
+    "LOAI_HANG": "CASE flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END",
+    "TEN_TAU": "vessel_name", "MA_TAU": "vessel_imo", "SO_CHUYEN": "voyage", "SO_CONTAINER": "container_no",
+    "KICH_CO": "iso_type", "TRANG_THAI": "full_empty", "SO_NIEM_PHONG": "line_seal", "SO_VAN_DON": "bl_no",
+    "TRONG_LUONG": "round(weight_kg / 1000, 3)", "VI_TRI": "yard_position", "HINH_THUC": "'TAU'", "THOI_GIAN": "gate_in_at"
+}$m$, '{INSERT,UPDATE,DELETE}', 'gate_in_at IS NOT NULL');
+SQL
+rows() {   # table first last → INSERT … SELECT of rows first..last
+    if [ "$1" = narrow ]; then
+        echo "INSERT INTO narrow SELECT g, 'MSKU1234565', now() FROM generate_series($2, $3) g"
+    else
+        echo "INSERT INTO wide SELECT g, 'MSKU1234565', '45G1', 'ML' || g, NULL, 'BL' || g, 'MAERSK HAI PHONG', '9321483', '245N',
+              now(), NULL, 18250.5, 'A01-' || (g % 500), 'IMPORT', 'F', NULL, NULL, NULL, 'SHIPPER ' || g, 'CONSIGNEE ' || g,
+              'FURNITURE', NULL, NULL, false, false, 'VNHPH', 'CNSHA', 'AGENT', 'MSK', 'BK' || g, NULL, NULL, NULL, NULL, NULL,
+              'bench', 'tos', 'tos', now(), now() FROM generate_series($2, $3) g"
+    fi
 }
-
-run() {   # mode → rows/s
-    triggers "$1"
-    psql_at "$PUB" -d tos -qc "TRUNCATE tos_container_move"
-    psql_at "$SUB" -d replica -qc "SET vasscm.audit_maintenance = 'on'" -c "TRUNCATE vasscm.outbox, vasscm.outbox_history, vasscm.incident_gate_out"
-    until [ "$(psql_at "$SUB" -d replica -Atc "SELECT count(*) FROM tos_container_move")" = 0 ]; do sleep 0.1; done
-    psql_at "$SUB" -d replica -qc "CHECKPOINT"
+mode() {   # table none|floor|capture|commit
+    q -c "SET vasscm.audit_maintenance = 'on'" -c "TRUNCATE $1, floor.sink, vasscm.captured_change, vasscm.movement, vasscm.outbox, vasscm.outbox_history"
+    q -c "ALTER TABLE $1 DISABLE TRIGGER vasscm_capture" -c "DROP TRIGGER IF EXISTS floor_capture ON $1"
+    case $2 in
+        floor) q -c "CREATE TRIGGER floor_capture AFTER INSERT OR UPDATE OR DELETE ON $1 FOR EACH ROW EXECUTE FUNCTION floor.capture()" ;;
+        capture|commit) q -c "ALTER TABLE $1 ENABLE ALWAYS TRIGGER vasscm_capture" ;;
+    esac
+    q -c "VACUUM ANALYZE $1" -c "CHECKPOINT"
+}
+timed() {   # interpret-setting SQL → µs per row
     local t0 t1
     t0=$(date +%s.%N)
-    psql_at "$PUB" -d tos -qc "INSERT INTO tos_container_move (move_id, container_no, iso_type, line_seal, bl_no, vessel_name,
-                                      vessel_imo, voyage, gate_in_at, weight_kg, yard_position)
-                               SELECT g, 'MSKU1234565', '45G1', 'ML' || g, 'BL' || g, 'MAERSK HAI PHONG', '9321483', '245N',
-                                      now(), 18250.5, 'A01-' || g FROM generate_series(1, $N) g"
-    until [ "$(psql_at "$SUB" -d replica -Atc "SELECT count(*) FROM tos_container_move")" = "$N" ]; do sleep 0.05; done
+    q -c "SET vasscm.interpret = '$1'" -c "$2"
     t1=$(date +%s.%N)
-    if [ "$1" = on ]; then
-        [ "$(psql_at "$SUB" -d replica -Atc "SELECT count(*) FROM vasscm.outbox WHERE status = 'queued'")" = "$N" ] \
-            || { echo "bindings on but not every row captured" >&2; exit 1; }
-    fi
-    echo "$N / ($t1 - $t0)" | bc -l
+    echo "($t1 - $t0) * 1000000 / $N" | bc -l
 }
 
-best_off=0; best_on=0
+declare -A best
+echo "== 1. capture cost per inserted row ($N rows in one transaction, best of 3)"
 for round in 1 2 3; do
-    off=$(run off); on=$(run on)
-    printf 'round %s: bindings off %8.0f rows/s, on %8.0f rows/s\n' "$round" "$off" "$on"
-    best_off=$(echo "if ($off > $best_off) $off else $best_off" | bc -l)
-    best_on=$(echo "if ($on > $best_on) $on else $best_on" | bc -l)
+    for t in narrow wide; do
+        for m in none floor capture commit; do
+            mode "$t" "$m"
+            setting=async; [ "$m" = commit ] && setting=at_commit
+            us=$(timed "$setting" "$(rows "$t" 1 "$N")")
+            key="$t/$m"
+            if [ -z "${best[$key]:-}" ] || [ "$(echo "$us < ${best[$key]}" | bc -l)" = 1 ]; then best[$key]=$us; fi
+        done
+        [ "$(q -c "SELECT count(*) FROM vasscm.outbox WHERE message_type = '14'")" = "$N" ] \
+            || { echo "capture + interpretation at commit did not make one message per row" >&2; exit 1; }
+    done
+    echo "  round $round done"
 done
-printf 'best of 3 (%s rows, one TOS transaction, end to end: TOS insert → replica committed):\n' "$N"
-printf '  bindings off: %8.0f rows/s\n  bindings on:  %8.0f rows/s (each row → one checked, built, queued form-14 message)\n' "$best_off" "$best_on"
-printf '  overhead: %.0f %%\n' "$(echo "(1 - $best_on / $best_off) * 100" | bc -l)"
+for t in narrow wide; do
+    bare=${best[$t/none]}; fl=${best[$t/floor]}; cap=${best[$t/capture]}; com=${best[$t/commit]}
+    printf '  %-6s bare %6.1f µs | floor %6.1f µs | vasscm capture %6.1f µs = %.2f× the floor (trigger cost %.2f× the floor'"'"'s) | capture + interpretation at commit %7.1f µs\n' \
+        "$t" "$bare" "$fl" "$cap" "$(echo "$cap / $fl" | bc -l)" "$(echo "($cap - $bare) / ($fl - $bare)" | bc -l)" "$com"
+done
+
+echo "== 2. interpretation of a backlog (vasscm.interpret = async, then vasscm.interpret())"
+interpret_rate() {   # label → rows/s of vasscm.interpret() over what is pending
+    local n t0 t1
+    n=$(q -c "SELECT count(*) FROM vasscm.captured_change")
+    t0=$(date +%s.%N)
+    q -c "SELECT vasscm.interpret()" >/dev/null
+    t1=$(date +%s.%N)
+    printf '  %-58s %7d changes in %6.2f s = %8.0f rows/s\n' "$1" "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)"
+}
+mode wide capture
+q -c "SET vasscm.interpret = 'async'" -c "$(rows wide 1 "$N")"
+interpret_rate "gate-ins (wide table: each builds and queues a form 14)"
+q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET yard_position = 'B02-' || (move_id % 500)"
+interpret_rate "yard moves of those boxes (nothing to send)"
+q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET bl_no = bl_no || 'X' WHERE move_id % 10 = 0"
+interpret_rate "B/L corrected on 10 % of them before sending (rebuilt in place)"
+q -c "SET vasscm.interpret = 'async'" -c "DELETE FROM wide WHERE move_id % 10 = 1"
+interpret_rate "mistaken gate-ins deleted, not sent yet (withdrawn)"
+
+if [ "${SKIP_LATENCY:-0}" != 1 ]; then
+    echo "== 3. TOS commit → accepted by customs at 50 messages/s (bench/worker_throughput.sh, latency part)"
+    stop_cluster bench_capture; trap - EXIT
+    ONLY_LATENCY=1 bash "$ROOT/bench/worker_throughput.sh"
+fi
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -3,6 +3,7 @@
 # simulator → reply recorded), compared in the same run with the token's bare C_Sign rate
 # (same number of sessions) and `openssl speed rsa2048`; then latency from TOS commit to
 # recorded acceptance at a steady 50 messages/s. Usage: bench/worker_throughput.sh [N]
+# ONLY_LATENCY=1: the latency part alone (bench/capture_overhead.sh runs it so).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 N=${1:-3000}
@@ -26,6 +27,7 @@ worker_config "$D/worker.toml" "$PORT" "$DB" "$SIM"
 sed -i "s/^concurrency = 4/concurrency = $CONC/; s/^sessions = 2/sessions = $SESSIONS/; s/^lease_seconds = 3/lease_seconds = 60/" "$D/worker.toml"
 q() { psql_at "$PORT" -d $DB -Atc "$1"; }
 
+if [ "${ONLY_LATENCY:-0}" != 1 ]; then
 echo "== ceilings"
 openssl_rate=$(openssl speed -seconds 5 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
 echo "openssl speed rsa2048 (one core): $openssl_rate signatures/s"
@@ -44,6 +46,10 @@ until [ "$(q "SELECT count(*) FROM vasscm.outbox WHERE status = 'accepted'")" = 
 t1=$(date +%s.%N)
 rate=$(echo "($N - 1) / ($t1 - $t0)" | bc -l)
 printf 'worker end to end: %.0f messages/s = %.0f %% of the bare token rate (%s/s)\n' "$rate" "$(echo "100 * $rate / $bare" | bc -l)" "$bare"
+else
+    "$ROOT/target/release/vasscm-worker" run --config "$D/worker.toml" >> "$D/worker.log" 2>&1 &
+    echo $! > "$D/worker.pid"
+fi
 
 echo "== latency: a bound TOS table, one committed insert every 20 ms (50/s) for 20 s"
 psql_at "$PORT" -d $DB -q <<'SQL'

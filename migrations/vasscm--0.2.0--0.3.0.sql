@@ -54,7 +54,9 @@ $$;
 -- worker verified (the signed content, canonical); `signed` the body as received, which is what
 -- the log keeps. An unusable reply (not XML, hostile, not from customs to this port, not a
 -- reply to this message) is logged and the message retried.
-CREATE FUNCTION record_reply(transaction_id uuid, reply text, http_status int DEFAULT 200, signed text DEFAULT NULL) RETURNS text
+CREATE FUNCTION record_reply(transaction_id uuid, reply text, http_status int DEFAULT 200, signed text DEFAULT NULL,
+                             max_attempts int DEFAULT 10, base_delay_seconds float8 DEFAULT 2,
+                             max_delay_seconds float8 DEFAULT 300) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parsed jsonb;
@@ -67,19 +69,23 @@ BEGIN
     BEGIN
         parsed := vasscm.parse_message(reply);
     EXCEPTION WHEN OTHERS THEN
-        RETURN vasscm.record_failure(transaction_id, 'unusable reply: ' || SQLERRM, http_status, left(raw, 1048576));
+        RETURN vasscm.record_failure(transaction_id, 'unusable reply: ' || SQLERRM, http_status, left(raw, 1048576),
+                                     max_attempts, base_delay_seconds, max_delay_seconds);
     END;
     kind := parsed -> 'header' ->> 'Message_Type';
     IF kind NOT IN ('200', '299') THEN
-        RETURN vasscm.record_failure(transaction_id, format('reply of type %s, expected 200 or 299', kind), http_status, raw);
+        RETURN vasscm.record_failure(transaction_id, format('reply of type %s, expected 200 or 299', kind), http_status, raw,
+                                     max_attempts, base_delay_seconds, max_delay_seconds);
     END IF;
     IF parsed -> 'header' ->> 'Request_ID' IS DISTINCT FROM transaction_id::text THEN
         RETURN vasscm.record_failure(transaction_id,
-            format('reply answers %s, not this message', coalesce(parsed -> 'header' ->> 'Request_ID', 'nothing')), http_status, raw);
+            format('reply answers %s, not this message', coalesce(parsed -> 'header' ->> 'Request_ID', 'nothing')), http_status, raw,
+            max_attempts, base_delay_seconds, max_delay_seconds);
     END IF;
     why := vasscm._customs_header_problem(parsed -> 'header');
     IF why IS NOT NULL THEN
-        RETURN vasscm.record_failure(transaction_id, 'reply refused: ' || why, http_status, raw);
+        RETURN vasscm.record_failure(transaction_id, 'reply refused: ' || why, http_status, raw,
+                                     max_attempts, base_delay_seconds, max_delay_seconds);
     END IF;
     INSERT INTO vasscm.message_log (transaction_id, direction, kind, http_status, body) VALUES (transaction_id, 'in', 'reply', http_status, raw);
     SELECT * INTO o FROM vasscm.outbox x WHERE x.transaction_id = record_reply.transaction_id FOR UPDATE;
@@ -102,7 +108,7 @@ BEGIN
     RETURN CASE WHEN kind = '200' THEN 'accepted' ELSE 'rejected' END;
 END
 $$;
-COMMENT ON FUNCTION record_reply(uuid, text, int, text) IS 'Worker: records customs'' verified reply (200 / 299) to a message.';
+COMMENT ON FUNCTION record_reply(uuid, text, int, text, int, float8, float8) IS 'Worker: records customs'' verified reply (200 / 299) to a message.';
 
 -- An inbound body the worker refused (bad signature, unreadable, not for this port): logged,
 -- never stored. Such bodies come from anyone who can reach the endpoint, so the log keeps a
@@ -163,6 +169,7 @@ COMMENT ON FUNCTION receive(text, text) IS
 CREATE OR REPLACE FUNCTION claim(worker text, batch_size int DEFAULT 10, lease_seconds int DEFAULT 60) RETURNS SETOF outbox
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM vasscm._catch_up();   -- captured changes still pending (vasscm.interpret = async) become messages first
     PERFORM set_config('vasscm.status_reason', format('claimed by %s', worker), true);
     RETURN QUERY
     WITH candidates AS (
@@ -192,24 +199,477 @@ COMMENT ON FUNCTION claim(text, int, int) IS 'Worker: claims messages to send (F
 
 ALTER FUNCTION vasscm.claim(text, int, int) SECURITY DEFINER;
 
-ALTER FUNCTION vasscm.record_reply(uuid, text, int, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_reply(uuid, text, int, text, int, float8, float8) SECURITY DEFINER;
 ALTER FUNCTION vasscm.record_refused(text, text, text) SECURITY DEFINER;
 ALTER FUNCTION vasscm.receive(text, text) SECURITY DEFINER;
-REVOKE ALL ON FUNCTION vasscm._customs_header_problem(jsonb), vasscm.record_reply(uuid, text, int, text),
+REVOKE ALL ON FUNCTION vasscm._customs_header_problem(jsonb), vasscm.record_reply(uuid, text, int, text, int, float8, float8),
                        vasscm.record_refused(text, text, text), vasscm.receive(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION vasscm.record_reply(uuid, text, int, text), vasscm.record_refused(text, text, text),
+GRANT EXECUTE ON FUNCTION vasscm.record_reply(uuid, text, int, text, int, float8, float8), vasscm.record_refused(text, text, text),
                           vasscm.receive(text, text)
    TO vasscm_worker;
 
 -- 2, 3. Capture and bindings -------------------------------------------------------------------------------
 COMMENT ON TABLE followup_rule IS 'Gate-in forms: corrections of their facts become amendments (amend_type), withdrawals cancellations (cancel_type). Gate-outs (21, 22) are withdrawn by CANCEL_PASSED.';
 
+-- 6. The port movement ledger and capture in three stages (sql/ledger.sql, sql/interpret.sql):
+--    the bound tables' triggers only record the row change (one insert); interpretation
+--    (at commit by default, or by vasscm.interpret() with vasscm.interpret = async) writes the
+--    ledger and the messages. Bindings declare their identity and informational fields.
+ALTER TABLE binding ADD COLUMN informational text[];
+COMMENT ON COLUMN binding.key_columns IS 'The business identity of the binding''s events: the TOS columns naming one event however the row arrives (DELETE + INSERT, TRUNCATE + reload); by default the primary key or replica identity.';
+COMMENT ON COLUMN binding.informational IS 'Mapped fields whose change alone is never a follow-up (positions, states); NULL: vasscm._informational_fields(message_type).';
+
+-- The port movement ledger: one row per physical event in the yard (a gate-in, a gate-out
+-- trip, a seal change, a strip, a stuff), written when captured TOS changes are interpreted
+-- (sql/interpret.sql), with what customs cares about and the TOS identity it came from.
+--
+-- It is the truth of what happened, independent of the state of any message: a gate-out
+-- counts whether its 21 / 22 is queued, dead, rejected or invalid. A correction in the TOS
+-- (a weighbridge ticket, a typed B/L) changes the row (the ledger follows the TOS); an event
+-- undone in the TOS (a truck turned back, a mistaken gate-in) is marked undone; the TOS
+-- archiving finished moves changes nothing. `outbox_id` is the message standing for the event
+-- now (messages reference ledger rows through it; a corrected gate-out moves it to the new one).
+
+-- Which port → customs forms report a physical event, and of what kind.
+CREATE TABLE movement_kind (
+    message_type text PRIMARY KEY,
+    kind         text NOT NULL CHECK (kind IN ('gate_in', 'gate_out', 'seal_change', 'strip', 'stuff'))
+);
+COMMENT ON TABLE movement_kind IS 'The forms that report a physical event (gate-in 14/15, gate-out 21/22, seal change 24, strip 20, stuff 23) and its kind in the movement ledger.';
+INSERT INTO movement_kind VALUES ('14', 'gate_in'), ('15', 'gate_in'), ('21', 'gate_out'), ('22', 'gate_out'),
+                                 ('24', 'seal_change'), ('20', 'strip'), ('23', 'stuff');
+
+CREATE TABLE movement (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind          text NOT NULL CHECK (kind IN ('gate_in', 'gate_out', 'seal_change', 'strip', 'stuff')),
+    message_type  text NOT NULL,
+    container_no  text,
+    bl_no         text,
+    declarations  text[] NOT NULL DEFAULT '{}',
+    quantity      numeric,
+    quantity_unit text,
+    weight_kg     numeric,
+    volume_m3     numeric,
+    vehicle       text,
+    vehicle_no    text,
+    seal          text,
+    happened_at   timestamptz NOT NULL,
+    facts         jsonb NOT NULL,
+    binding_id    int REFERENCES binding,
+    source_table  text,
+    source_key    jsonb,
+    outbox_id     bigint REFERENCES outbox,
+    recorded_at   timestamptz NOT NULL DEFAULT now(),
+    corrected_at  timestamptz,
+    undone_at     timestamptz,
+    undone_reason text
+);
+COMMENT ON TABLE movement IS 'Port movement ledger: one row per physical event (gate-in, gate-out trip, seal change, strip, stuff), as the TOS says it happened, whatever became of its message.';
+COMMENT ON COLUMN movement.facts IS 'The mapped TOS data of the event as it stands now (after corrections).';
+COMMENT ON COLUMN movement.outbox_id IS 'The message standing for the event now (a corrected gate-out: the corrected one).';
+COMMENT ON COLUMN movement.undone_at IS 'Set when the TOS undid the event (truck turned back, mistaken gate-in deleted); an undone event does not count.';
+CREATE INDEX movement_by_container ON movement (container_no, kind) WHERE undone_at IS NULL;
+CREATE INDEX movement_by_bl ON movement (bl_no, kind) WHERE undone_at IS NULL AND bl_no IS NOT NULL;
+CREATE INDEX movement_by_source ON movement (binding_id, source_key) WHERE binding_id IS NOT NULL;
+CREATE INDEX movement_by_outbox ON movement (outbox_id);
+
+-- The ledger columns of an event from its mapped (catalogue) data.
+CREATE FUNCTION _movement_columns(data jsonb, OUT container_no text, OUT bl_no text, OUT declarations text[],
+                                  OUT quantity numeric, OUT quantity_unit text, OUT weight_kg numeric, OUT volume_m3 numeric,
+                                  OUT vehicle text, OUT vehicle_no text, OUT seal text, OUT happened_at timestamptz)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    container_no := data ->> 'SO_CONTAINER';
+    bl_no := vasscm._norm(data ->> 'SO_VAN_DON');
+    declarations := ARRAY(SELECT DISTINCT d FROM (
+                        SELECT upper(trim(x)) AS d FROM jsonb_array_elements_text(
+                            CASE jsonb_typeof(data -> 'LIST_TK') WHEN 'array' THEN data -> 'LIST_TK' ELSE '[]' END) x
+                        UNION ALL SELECT upper(trim(data ->> 'SO_TK'))) s WHERE coalesce(d, '') <> '');
+    vehicle := data ->> 'PHUONG_TIEN';
+    vehicle_no := data ->> 'SO_PHUONG_TIEN';
+    seal := coalesce(data ->> 'NIEM_PHONG_MOI', data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG');
+    quantity_unit := nullif(upper(trim(data ->> 'DVT_SO_LUONG')), '');
+    BEGIN
+        quantity := (data ->> 'SO_LUONG')::numeric;
+        weight_kg := vasscm._kg((data ->> 'TRONG_LUONG')::numeric, data ->> 'DVT_TRONG_LUONG');
+        volume_m3 := (data ->> 'THE_TICH_M3')::numeric;
+    EXCEPTION WHEN invalid_text_representation THEN
+        NULL;   -- the message is invalid anyway (its checks say why); the ledger keeps what it can read
+    END;
+    BEGIN
+        happened_at := (data ->> 'THOI_GIAN')::timestamptz;
+    EXCEPTION WHEN OTHERS THEN
+        happened_at := NULL;
+    END;
+    happened_at := coalesce(happened_at, now());
+END
+$$;
+
+-- Records a new physical event; returns the ledger row.
+CREATE FUNCTION _record_movement(message_type text, data jsonb, binding_id int, source_table text, source_key jsonb,
+                                 outbox_id bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k  text := (SELECT m.kind FROM vasscm.movement_kind m WHERE m.message_type = _record_movement.message_type);
+    c  record;
+    id bigint;
+BEGIN
+    IF k IS NULL THEN
+        RETURN NULL;
+    END IF;
+    c := vasscm._movement_columns(data);
+    INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
+                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, binding_id, source_table, source_key,
+                                 outbox_id)
+    VALUES (k, message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
+            c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, data, binding_id, source_table, source_key,
+            outbox_id)
+    RETURNING movement.id INTO id;
+    RETURN id;
+END
+$$;
+
+-- The TOS corrected an event's facts: the ledger follows (and points at the message standing
+-- for it now, if a new one replaced it).
+CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record := vasscm._movement_columns(data);
+BEGIN
+    UPDATE vasscm.movement m
+       SET container_no = c.container_no, bl_no = c.bl_no, declarations = c.declarations, quantity = c.quantity,
+           quantity_unit = c.quantity_unit, weight_kg = c.weight_kg, volume_m3 = c.volume_m3, vehicle = c.vehicle,
+           vehicle_no = c.vehicle_no,
+           seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG') END,
+           happened_at = c.happened_at, facts = data, corrected_at = now(),
+           outbox_id = coalesce(new_outbox_id, m.outbox_id)
+     WHERE m.outbox_id = _correct_movement.outbox_id AND m.undone_at IS NULL;
+END
+$$;
+
+-- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
+CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
+     WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL
+$$;
+
+-- Backups: the ledger is kept by pg_dump like the rest of vasscm's data.
+SELECT pg_catalog.pg_extension_config_dump('vasscm.movement', '');
+SELECT pg_catalog.pg_extension_config_dump('vasscm.movement_id_seq', '');
+
+-- Capture and interpretation: how a replicated TOS row change becomes ledger rows and messages.
+--
+-- Three stages, each in one place:
+--   1. capture  — vasscm._capture_change(), the one trigger of a bound TOS table: records the
+--                 row change (to_jsonb of the row) in vasscm.captured_change. One insert, in the
+--                 TOS transaction, no subtransaction, nothing that can raise on the TOS's data.
+--   2. interpret — vasscm.interpret(): takes the captured changes in order, evaluates every
+--                 binding of the table on them (set-based, as the binding's owner), and decides
+--                 what happened (vasscm._capture: a new event, a correction, an undone event,
+--                 archiving, a re-delivered row) → ledger rows (sql/ledger.sql) and messages.
+--                 A change that cannot be interpreted (a binding's expression raised) is kept in
+--                 vasscm.capture_failure with the reason, as an 'invalid' message, and
+--                 vasscm.reinterpret_failures() runs it again once the binding is fixed.
+--   3. send     — the worker (sql/worker.sql), unchanged.
+-- When: with vasscm.interpret = at_commit (the default) at the commit of the TOS transaction
+-- (a deferred trigger); with async, by the job vasscm-interpret, the worker, and every gate
+-- decision, which interprets what is pending before it answers: a worker that is down never
+-- makes the gate blind.
+
+CREATE TABLE captured_change (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source      oid NOT NULL,
+    op          "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    new_row     jsonb,
+    old_row     jsonb,
+    captured_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE captured_change IS 'TOS row changes captured by the bound tables'' trigger, waiting to be interpreted (vasscm.interpret); empty when nothing is pending.';
+
+-- Stage 1. The trigger function of every bound TOS table (one trigger per table, whatever the
+-- number of bindings). TG_ARGV[0] = 'old' keeps the old row of an UPDATE too (a binding's
+-- expressions read OLD.col). SECURITY DEFINER: TOS writers need no right on vasscm's tables.
+CREATE FUNCTION _capture_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO vasscm.captured_change (source, op, old_row) VALUES (TG_RELID, 'D', to_jsonb(OLD));
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO vasscm.captured_change (source, op, new_row) VALUES (TG_RELID, 'I', to_jsonb(NEW));
+    ELSIF TG_NARGS > 0 THEN
+        INSERT INTO vasscm.captured_change (source, op, new_row, old_row) VALUES (TG_RELID, 'U', to_jsonb(NEW), to_jsonb(OLD));
+    ELSE
+        INSERT INTO vasscm.captured_change (source, op, new_row) VALUES (TG_RELID, 'U', to_jsonb(NEW));
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION _capture_change() IS 'Capture trigger of bound TOS tables: one insert into vasscm.captured_change per row change.';
+
+-- (Re)creates the capture trigger of a TOS table for its active bindings (or drops it when it
+-- has none): AFTER the union of their events, keeping OLD when one of them reads it.
+CREATE FUNCTION _refresh_capture_trigger(source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ev       text[];
+    keep_old boolean;
+BEGIN
+    SELECT array_agg(DISTINCT e ORDER BY e), bool_or(coalesce(b.condition, '') || b.mapping::text ~* '\mold\s*\.')
+      INTO ev, keep_old
+      FROM vasscm.binding b CROSS JOIN LATERAL unnest(b.events) e
+     WHERE b.source = _refresh_capture_trigger.source AND b.active;
+    IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = source AND t.tgname = 'vasscm_capture') THEN
+        EXECUTE format('DROP TRIGGER vasscm_capture ON %s', source);
+    END IF;
+    IF ev IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('CREATE TRIGGER vasscm_capture AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION vasscm._capture_change(%s)',
+                   array_to_string(ev, ' OR '), source, CASE WHEN keep_old THEN '''old''' ELSE '' END);
+    -- Fire for rows applied by logical replication too (session_replication_role = replica).
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER vasscm_capture', source);
+END
+$$;
+
+-- Changes whose interpretation failed (a binding's expression raised on the row), kept with
+-- the reason until vasscm.reinterpret_failures() runs them again.
+CREATE TABLE capture_failure (
+    change_id   bigint NOT NULL,
+    source      oid NOT NULL,
+    op          "char" NOT NULL,
+    new_row     jsonb,
+    old_row     jsonb,
+    captured_at timestamptz NOT NULL,
+    binding_id  int REFERENCES binding,
+    error       text NOT NULL,
+    outbox_id   bigint REFERENCES outbox,
+    failed_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (change_id, binding_id)
+);
+COMMENT ON TABLE capture_failure IS 'Captured TOS changes a binding could not interpret, with the reason; vasscm.reinterpret_failures() runs them again.';
+
+-- Stage 2 for one batch of changes (ids in order): every active binding of each change's table,
+-- gate-ins first and gate-outs last (a row first seen already gated in and out is both, in that
+-- order), mapped set-based by vasscm._binding_map_N, then vasscm._capture decides per change.
+-- `only_message_type`: just the bindings of that form (running a failure again).
+CREATE FUNCTION _interpret_changes(changes captured_change[], only_message_type text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bnd vasscm.binding;
+    m record;
+BEGIN
+    IF changes IS NULL OR cardinality(changes) = 0 THEN
+        RETURN 0;
+    END IF;
+    FOR m IN
+        WITH c AS (SELECT * FROM unnest(changes)),
+             bs AS (SELECT x.* FROM vasscm.binding x
+                     WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
+                       AND (only_message_type IS NULL OR x.message_type = only_message_type))
+        SELECT bs.id AS binding_id, mapped.*
+          FROM bs
+          CROSS JOIN LATERAL vasscm._map_changes(bs.id,
+                (SELECT array_agg(c.id ORDER BY c.id) FROM c
+                  WHERE c.source = bs.source::oid
+                    AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mapped
+         ORDER BY mapped.change_id,
+                  CASE WHEN bs.message_type IN ('21', '22') THEN 2 WHEN bs.message_type IN ('14', '15') THEN 0 ELSE 1 END,
+                  bs.id
+    LOOP
+        SELECT * INTO bnd FROM vasscm.binding x WHERE x.id = m.binding_id;
+        BEGIN
+            IF m.error IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = m.error, ERRCODE = coalesce(m.sql_state, 'XX000');
+            END IF;
+            IF m.ok IS TRUE AND m.op = 'D' THEN
+                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'DELETE', m.data, m.key);
+            ELSIF m.ok IS TRUE THEN
+                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text,
+                                        CASE m.op WHEN 'I' THEN 'INSERT' ELSE 'UPDATE' END, m.data, m.key);
+            ELSIF m.op = 'U' AND bnd.message_type IN ('14', '15', '21', '22')
+                  AND coalesce(bnd.condition, '') !~* '\mold\s*\.' THEN
+                -- A condition saying that the event happened is false again when the TOS undoes it.
+                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'UNDONE', NULL, m.key);
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM vasscm._capture_failed(bnd.id, bnd.message_type, bnd.source::text, m.change_id, SQLSTATE, SQLERRM);
+        END;
+    END LOOP;
+    RETURN cardinality(changes);
+END
+$$;
+
+-- The mapping of a batch of changes by one binding, as the binding's owner. A change whose
+-- expressions raise is mapped alone to find it, and comes back with its error.
+CREATE FUNCTION _map_changes(binding_id int, ids bigint[])
+RETURNS TABLE (change_id bigint, op "char", ok boolean, data jsonb, key jsonb, error text, sql_state text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ops  "char"[];
+    news jsonb[];
+    olds jsonb[];
+    i    int;
+BEGIN
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(c.op ORDER BY c.id), array_agg(c.new_row ORDER BY c.id), array_agg(c.old_row ORDER BY c.id)
+      INTO ops, news, olds FROM vasscm.captured_change c WHERE c.id = ANY (ids);
+    BEGIN
+        RETURN QUERY EXECUTE format('SELECT m.change_id, m.op, m.ok, m.data, m.key, NULL::text, NULL::text FROM vasscm._binding_map_%s($1, $2, $3, $4) m', binding_id)
+            USING ids, ops, news, olds;
+        RETURN;
+    EXCEPTION WHEN OTHERS THEN
+        NULL;   -- one of the rows: map them one by one below
+    END;
+    FOR i IN 1 .. cardinality(ids) LOOP
+        BEGIN
+            RETURN QUERY EXECUTE format('SELECT m.change_id, m.op, m.ok, m.data, m.key, NULL::text, NULL::text FROM vasscm._binding_map_%s($1, $2, $3, $4) m', binding_id)
+                USING ARRAY[ids[i]], ARRAY[ops[i]], ARRAY[news[i]], ARRAY[olds[i]];
+        EXCEPTION WHEN OTHERS THEN
+            change_id := ids[i]; op := ops[i]; ok := NULL; data := NULL; key := NULL;
+            error := SQLERRM; sql_state := SQLSTATE;
+            RETURN NEXT;
+        END;
+    END LOOP;
+END
+$$;
+
+-- Interprets pending captured changes, oldest first, at most `max_changes` (all when NULL);
+-- returns how many. One interpreter at a time (the others wait, then find nothing left).
+CREATE FUNCTION interpret(max_changes int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    batch vasscm.captured_change[];
+    total bigint := 0;
+    step  int := 5000;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
+    LOOP
+        SELECT array_agg(c ORDER BY c.id) INTO batch
+          FROM (SELECT * FROM vasscm.captured_change ORDER BY id
+                 LIMIT least(step, coalesce(max_changes - total, step))) c;
+        EXIT WHEN batch IS NULL;
+        PERFORM vasscm._interpret_changes(batch);
+        DELETE FROM vasscm.captured_change WHERE id = ANY (SELECT (unnest(batch)).id);
+        total := total + cardinality(batch);
+        EXIT WHEN max_changes IS NOT NULL AND total >= max_changes;
+    END LOOP;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION interpret(int) IS 'Interprets the captured TOS changes still pending (ledger rows and messages); returns how many. Run by the job vasscm-interpret, the worker and gate decisions when vasscm.interpret = async.';
+
+-- With vasscm.interpret = at_commit: the changes of this transaction are interpreted when it
+-- commits (deferred trigger; the first firing takes them all, the others find nothing).
+CREATE FUNCTION _interpret_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM vasscm.captured_change c WHERE c.id = NEW.id) THEN
+        RETURN NULL;   -- taken by an earlier firing of this transaction
+    END IF;
+    BEGIN
+        PERFORM vasscm.interpret();
+    EXCEPTION WHEN OTHERS THEN
+        -- Never fail the TOS's commit: the changes stay captured for vasscm.interpret().
+        RAISE WARNING 'vasscm: interpreting at commit failed, the changes stay for vasscm.interpret(): %', SQLERRM;
+    END;
+    RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER captured_change_interpret AFTER INSERT ON captured_change
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (current_setting('vasscm.interpret', true) IS DISTINCT FROM 'async')
+    EXECUTE FUNCTION _interpret_at_commit();
+ALTER TABLE captured_change ENABLE ALWAYS TRIGGER captured_change_interpret;
+
+-- Before a decision that reads the ledger: interprets whatever is pending (async mode, or
+-- changes left by a failed commit-time interpretation).
+CREATE FUNCTION _catch_up() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM vasscm.captured_change) THEN
+        PERFORM vasscm.interpret();
+    END IF;
+END
+$$;
+
+-- Runs failed changes again, after the binding was fixed (replaced by vasscm.unbind + vasscm.bind,
+-- or the data it reads corrected): their 'invalid' messages are cancelled and each change is
+-- interpreted again, in the original order, by the active bindings of its table for the form
+-- that failed. `binding_id`: only the failures of that (old) binding. Returns how many.
+CREATE FUNCTION reinterpret_failures(binding_id int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f vasscm.capture_failure;
+    n bigint := 0;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
+    FOR f IN SELECT * FROM vasscm.capture_failure cf
+              WHERE reinterpret_failures.binding_id IS NULL OR cf.binding_id = reinterpret_failures.binding_id
+              ORDER BY cf.change_id, cf.binding_id FOR UPDATE LOOP
+        IF f.outbox_id IS NOT NULL THEN
+            PERFORM vasscm._set_status(f.outbox_id, 'cancelled', 'interpreted again (vasscm.reinterpret_failures)');
+        END IF;
+        DELETE FROM vasscm.capture_failure cf WHERE cf.change_id = f.change_id AND cf.binding_id = f.binding_id;
+        INSERT INTO vasscm.captured_change (id, source, op, new_row, old_row, captured_at) OVERRIDING SYSTEM VALUE
+        VALUES (f.change_id, f.source, f.op, f.new_row, f.old_row, f.captured_at);
+        PERFORM vasscm._interpret_changes(ARRAY[ROW(f.change_id, f.source, f.op, f.new_row, f.old_row, f.captured_at)::vasscm.captured_change],
+                                          (SELECT b.message_type FROM vasscm.binding b WHERE b.id = f.binding_id));
+        DELETE FROM vasscm.captured_change c WHERE c.id = f.change_id;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION reinterpret_failures(int) IS 'Admin: interprets again the captured changes a binding could not map (after fixing it); returns how many.';
+
+-- Backups: captured changes not interpreted yet, and failures, are kept by pg_dump.
+SELECT pg_catalog.pg_extension_config_dump('vasscm.captured_change', '');
+SELECT pg_catalog.pg_extension_config_dump('vasscm.captured_change_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('vasscm.capture_failure', '');
+
+DROP FUNCTION vasscm._capture_failed(int, text, text, text, text, text, jsonb);
+-- Called when a binding could not map a captured change (an expression raised, say): the
+-- change is kept in vasscm.capture_failure with the reason (vasscm.reinterpret_failures()
+-- runs it again) and recorded as an 'invalid' message, so that nothing is lost and the DBA
+-- sees why.
+CREATE FUNCTION _capture_failed(binding_id int, message_type text, source_table text, change_id bigint, sql_state text,
+                                error text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c      vasscm.captured_change;
+    detail text;
+    oid_   bigint;
+BEGIN
+    SELECT * INTO c FROM vasscm.captured_change x WHERE x.id = change_id;
+    detail := format('the binding could not map the %s row: %s (SQLSTATE %s)',
+                     CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END, error, sql_state);
+    PERFORM set_config('vasscm.status_reason', detail, true);
+    PERFORM set_config('vasscm.enqueueing', 'on', true);
+    INSERT INTO vasscm.outbox (transaction_id, message_type, status, data, errors, binding_id, source_table, last_error)
+    VALUES (gen_random_uuid(), message_type, 'invalid', coalesce(c.new_row, c.old_row, '{}'),
+            jsonb_build_array(jsonb_build_object('path', '', 'rule', 'capture', 'detail', detail)),
+            binding_id, source_table, detail)
+    RETURNING id INTO oid_;
+    PERFORM set_config('vasscm.enqueueing', '', true);
+    PERFORM set_config('vasscm.status_reason', '', true);
+    INSERT INTO vasscm.capture_failure (change_id, source, op, new_row, old_row, captured_at, binding_id, error, outbox_id)
+    VALUES (c.id, c.source, c.op, c.new_row, c.old_row, c.captured_at, binding_id, detail, oid_)
+    ON CONFLICT ON CONSTRAINT capture_failure_pkey DO UPDATE SET error = EXCLUDED.error, outbox_id = EXCLUDED.outbox_id, failed_at = now();
+END
+$$;
+
+ALTER FUNCTION vasscm._capture_failed(int, text, text, bigint, text, text) SECURITY DEFINER;
+REVOKE ALL ON FUNCTION vasscm._capture_failed(int, text, text, bigint, text, text) FROM PUBLIC;
+
 -- Fields that say where a box stands, not what customs was told about it: a change of these
 -- alone (a yard move, a reshuffle, a move to the inspection area) is never an amendment. The
 -- yard map (form 13 / YARD_MAP) is the place for positions.
-CREATE FUNCTION _informational_fields() RETURNS text[]
+CREATE FUNCTION _informational_fields(message_type text DEFAULT NULL) RETURNS text[]
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT ARRAY['VI_TRI']
+    SELECT CASE WHEN message_type IN ('14', '15') THEN ARRAY['VI_TRI', 'TRANG_THAI'] ELSE ARRAY['VI_TRI'] END
 $$;
 
 -- Called by every binding's trigger function with the mapped data of one TOS row change.
@@ -234,18 +694,25 @@ DECLARE
     rule        vasscm.followup_rule;
     kind        text;
     cur         vasscm.outbox;
+    r           vasscm.outbox;
     last_source jsonb;
     reason      text := format('captured from %s (%s)', source_table, op);
-    info        text[] := vasscm._informational_fields();
-    seal        text;
+    info        text[] := coalesce((SELECT b.informational FROM vasscm.binding b WHERE b.id = _capture.binding_id),
+                                   vasscm._informational_fields(message_type));
+    seal_field  text;
 BEGIN
     SELECT * INTO rule FROM vasscm.followup_rule f WHERE f.message_type = _capture.message_type;
     kind := CASE WHEN rule.message_type IS NOT NULL THEN 'gate_in' WHEN message_type IN ('21', '22') THEN 'gate_out' END;
     IF kind IS NULL OR source_key IS NULL THEN
         IF op IN ('INSERT', 'UPDATE') THEN
-            PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
+            r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
+            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id);
             IF message_type = '24' THEN
-                PERFORM vasscm._withdraw_seal_amendments(data ->> 'SO_CONTAINER', data ->> 'NIEM_PHONG_MOI');
+                PERFORM vasscm._withdraw_explained_amendments(r.data ->> 'SO_CONTAINER', ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'],
+                    r.data ->> 'NIEM_PHONG_MOI', 'the seal change (24) reports the new seal; the gate-in stays as the box arrived');
+            ELSIF message_type IN ('20', '23') THEN
+                PERFORM vasscm._withdraw_explained_amendments(r.data ->> 'SO_CONTAINER', ARRAY['TRANG_THAI'], NULL,
+                    'the strip / stuff (20 / 23) reports the change; the gate-in stays as the box arrived');
             END IF;
         END IF;
         RETURN;
@@ -268,6 +735,7 @@ BEGIN
                 THEN 'Hủy thông tin hạ bãi trong TOS / gate-in withdrawn in the TOS'
                 ELSE 'Hủy xác nhận qua khu vực giám sát trong TOS / gate-out undone in the TOS' END,
                 format('undone in %s', source_table));
+            PERFORM vasscm._undo_movement(cur.id, format('undone in %s', source_table));
         END IF;
         RETURN;
     END IF;
@@ -276,9 +744,11 @@ BEGIN
         -- the withdrawal its DELETE queued is taken back and the row compared as an update.
         cur := vasscm._take_back_withdrawal(binding_id, source_key, message_type);
         IF cur.id IS NULL THEN
-            PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
+            r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
+            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id);
             RETURN;
         END IF;
+        UPDATE vasscm.movement m SET undone_at = NULL, undone_reason = NULL WHERE m.outbox_id = cur.id;
     END IF;
     SELECT o.source_data INTO last_source FROM vasscm.outbox o
      WHERE o.id = cur.id
@@ -287,35 +757,39 @@ BEGIN
     IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
         RETURN;   -- nothing customs holds has changed: a yard move, a re-delivered or reloaded row
     END IF;
-    IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
-        -- Not sent yet: the same message, rebuilt; customs only ever sees the corrected one.
-        PERFORM vasscm._reprepare(cur.id, data, format('corrected in %s before it was sent', source_table));
-        RETURN;
-    END IF;
     IF kind = 'gate_in' THEN
         -- A seal that a seal change (24) reported is not a correction: the box arrived with the old seal.
-        FOREACH seal IN ARRAY ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'] LOOP
-            IF data ->> seal IS DISTINCT FROM last_source ->> seal AND EXISTS (
-                   SELECT 1 FROM vasscm.outbox c
-                    WHERE c.order_key = cur.order_key AND c.message_type = '24' AND c.id > cur.id
-                      AND c.status NOT IN ('cancelled', 'invalid', 'rejected')
-                      AND c.data ->> 'NIEM_PHONG_MOI' = _capture.data ->> seal) THEN
-                data := jsonb_set(data, ARRAY[seal], coalesce(last_source -> seal, 'null'));
+        FOREACH seal_field IN ARRAY ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'] LOOP
+            IF data ->> seal_field IS DISTINCT FROM last_source ->> seal_field AND EXISTS (
+                   SELECT 1 FROM vasscm.movement c
+                    WHERE c.container_no = cur.data ->> 'SO_CONTAINER' AND c.kind = 'seal_change' AND c.undone_at IS NULL
+                      AND c.outbox_id > cur.id AND c.seal = _capture.data ->> seal_field) THEN
+                data := jsonb_set(data, ARRAY[seal_field], coalesce(last_source -> seal_field, 'null'));
             END IF;
         END LOOP;
         IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
             RETURN;
         END IF;
-        PERFORM vasscm._enqueue(rule.amend_type,
+    END IF;
+    IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
+        -- Not sent yet: the same message, rebuilt; customs only ever sees the corrected one.
+        PERFORM vasscm._reprepare(cur.id, data, format('corrected in %s before it was sent', source_table));
+        PERFORM vasscm._correct_movement(cur.id, (SELECT o.data FROM vasscm.outbox o WHERE o.id = cur.id));
+        RETURN;
+    END IF;
+    IF kind = 'gate_in' THEN
+        r := vasscm._enqueue(rule.amend_type,
             data || jsonb_build_object('TRANSACTION_ID_GOC', cur.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
                                        'LY_DO', 'Cập nhật thông tin trong TOS / corrected in the TOS'),
             mode, binding_id, source_table, source_key, data, cur.transaction_id, cur.order_key, reason);
+        PERFORM vasscm._correct_movement(cur.id, r.data);
     ELSE
         -- Customs has (or may have: a dead message may have arrived) the pass: ask to cancel it,
-        -- then the corrected gate-out.
+        -- then the corrected gate-out. The ledger's trip is the same one, corrected.
         PERFORM vasscm._withdraw(cur, mode, 'Điều chỉnh trong TOS (phiếu cân) / corrected in the TOS (weighbridge ticket)',
                                  format('corrected in %s', source_table));
-        PERFORM vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, cur.order_key, reason);
+        r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, cur.order_key, reason);
+        PERFORM vasscm._correct_movement(cur.id, r.data, r.id);
     END IF;
 END
 $$;
@@ -434,41 +908,45 @@ BEGIN
 END
 $$;
 
--- A seal change (24) captured after the gate-in row was updated with the new seal, in the same
--- transaction (the TOS's rows arrive in any order): the amendment that update queued only
--- rewrote the seal the box arrived with, so it is withdrawn before anyone sent it.
-CREATE FUNCTION _withdraw_seal_amendments(container_no text, new_seal text) RETURNS void
+-- A seal change (24) or a strip / stuff (20 / 23) interpreted after the gate-in row was
+-- updated with its result (the TOS's rows arrive in any order, in the same transaction or a
+-- later one): an amendment (16) not sent yet that only rewrote those fields (to `value`, or to
+-- anything when NULL) is withdrawn: the gate-in stays as the box arrived.
+CREATE FUNCTION _withdraw_explained_amendments(container_no text, fields text[], value text, why text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a     vasscm.outbox;
     prev  jsonb;
     fixed jsonb;
-    info  text[] := vasscm._informational_fields();
+    info  text[];
     f     text;
 BEGIN
     FOR a IN SELECT * FROM vasscm.outbox o
-              WHERE o.order_key = container_no AND o.message_type = '16' AND o.created_at = now()
-                AND o.status IN ('queued', 'pending_approval') LOOP
+              WHERE o.order_key = container_no AND o.message_type = '16'
+                AND o.status IN ('queued', 'pending_approval', 'invalid') LOOP
         SELECT o.source_data INTO prev FROM vasscm.outbox o
          WHERE o.id < a.id AND (o.transaction_id = a.original_transaction_id
                                 OR (o.original_transaction_id = a.original_transaction_id AND o.message_type = '16'
                                     AND o.status <> 'cancelled'))
          ORDER BY o.id DESC LIMIT 1;
+        info := coalesce((SELECT b.informational FROM vasscm.binding b WHERE b.id = a.binding_id), vasscm._informational_fields('14'));
         fixed := a.source_data;
-        FOREACH f IN ARRAY ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'] LOOP
-            IF fixed ->> f = new_seal THEN
+        FOREACH f IN ARRAY fields LOOP
+            IF value IS NULL OR fixed ->> f = value THEN
                 fixed := jsonb_set(fixed, ARRAY[f], coalesce(prev -> f, 'null'));
             END IF;
         END LOOP;
         IF jsonb_strip_nulls(fixed) - info = jsonb_strip_nulls(prev) - info THEN
-            PERFORM vasscm._set_status(a.id, 'cancelled', 'the seal change (24) reports the new seal; the gate-in stays as the box arrived');
+            PERFORM vasscm._set_status(a.id, 'cancelled', why);
+            -- the ledger's gate-in keeps the facts it arrived with
+            PERFORM vasscm._correct_movement(o.id, prev) FROM vasscm.outbox o WHERE o.transaction_id = a.original_transaction_id;
         END IF;
     END LOOP;
 END
 $$;
 
 ALTER FUNCTION vasscm._capture(int, text, text, text, text, jsonb, jsonb) SECURITY DEFINER;
-REVOKE ALL ON FUNCTION vasscm._informational_fields(), vasscm._withdraw_seal_amendments(text, text),
+REVOKE ALL ON FUNCTION vasscm._informational_fields(text), vasscm._withdraw_explained_amendments(text, text[], text, text),
                        vasscm._current_event(int, jsonb, text), vasscm._withdraw(vasscm.outbox, text, text, text),
                        vasscm._take_back_withdrawal(int, jsonb, text) FROM PUBLIC;
 
@@ -514,70 +992,43 @@ $body$$c$, b.id, b.source, cond, pairs, keyexpr);
     END;
     EXECUTE format('DROP FUNCTION vasscm._binding_check_%s()', b.id);
 
-    EXECUTE format($m$
-CREATE OR REPLACE FUNCTION vasscm._binding_map_%1$s("new" %2$s, "old" %2$s, _op text, OUT _ok boolean, OUT _data jsonb, OUT _key jsonb)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
-#variable_conflict use_column
-BEGIN
-    IF _op = 'DELETE' THEN
-        SELECT (%3$s)::boolean, jsonb_build_object(%4$s), %5$s INTO _ok, _data, _key FROM (SELECT ("old").*) AS _row;
-    ELSE
-        SELECT (%3$s)::boolean, jsonb_build_object(%4$s), %5$s INTO _ok, _data, _key FROM (SELECT ("new").*) AS _row;
-    END IF;
-END
-$body$$m$, b.id, b.source, cond, pairs, keyexpr);
-    EXECUTE format('ALTER FUNCTION vasscm._binding_map_%s(%s, %s, text) OWNER TO %I', b.id, b.source, b.source, owner);
-    EXECUTE format('REVOKE ALL ON FUNCTION vasscm._binding_map_%s(%s, %s, text) FROM PUBLIC', b.id, b.source, b.source);
-    EXECUTE format('COMMENT ON FUNCTION vasscm._binding_map_%s(%s, %s, text) IS %L', b.id, b.source, b.source,
-                   format('vasscm binding %s: the mapping of %s, evaluated as %s (generated by vasscm.bind)', b.id, b.source, owner));
-
-    EXECUTE format($f$
-CREATE OR REPLACE FUNCTION vasscm._binding_%1$s() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
-DECLARE
-    _m record;
-BEGIN
-    BEGIN
-        IF TG_OP = 'DELETE' THEN
-            _m := vasscm._binding_map_%1$s(NULL, OLD, TG_OP);
-        ELSIF TG_OP = 'UPDATE' THEN
-            _m := vasscm._binding_map_%1$s(NEW, OLD, TG_OP);
-        ELSE
-            _m := vasscm._binding_map_%1$s(NEW, NULL, TG_OP);
-        END IF;
-        IF _m._ok IS TRUE THEN
-            PERFORM vasscm._capture(%1$s, %2$L, %3$L, %4$L, TG_OP, _m._data, _m._key);
-        ELSIF TG_OP = 'UPDATE' AND %5$L THEN
-            PERFORM vasscm._capture(%1$s, %2$L, %3$L, %4$L, 'UNDONE', NULL, _m._key);
-        END IF;
-    EXCEPTION WHEN OTHERS THEN
-        BEGIN
-            PERFORM vasscm._capture_failed(%1$s, %2$L, %4$L, TG_OP, SQLSTATE, SQLERRM,
-                CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END);
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'vasscm: binding %1$s could not record a failed capture: %%', SQLERRM;
-        END;
-    END;
-    RETURN NULL;
-END
-$body$$f$, b.id, b.message_type, b.mode, b.source::text,
-       -- A condition saying that the event happened (not a transition written with OLD) is
-       -- false again when the TOS undoes the event.
-       b.message_type IN ('14', '15', '21', '22') AND coalesce(b.condition, '') !~* '\mold\s*\.');
-    EXECUTE format('COMMENT ON FUNCTION vasscm._binding_%s() IS %L', b.id,
-                   format('vasscm binding %s: %s → message %s (generated by vasscm.bind)', b.id, b.source, b.message_type));
+    -- Bindings made before 0.3.0 had a trigger and a row-by-row map of their own.
     IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = b.source AND t.tgname = format('vasscm_binding_%s', b.id)) THEN
         EXECUTE format('DROP TRIGGER vasscm_binding_%s ON %s', b.id, b.source);
     END IF;
-    EXECUTE format('CREATE TRIGGER vasscm_binding_%s AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION vasscm._binding_%s()',
-                   b.id, array_to_string(b.events, ' OR '), b.source, b.id);
-    -- Fire for rows applied by logical replication too (session_replication_role = replica).
-    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER vasscm_binding_%s', b.source, b.id);
+    IF to_regprocedure(format('vasscm._binding_%s()', b.id)) IS NOT NULL THEN
+        EXECUTE format('DROP FUNCTION vasscm._binding_%s()', b.id);
+    END IF;
+    IF to_regprocedure(format('vasscm._binding_map_%s(%s, %s, text)', b.id, b.source, b.source)) IS NOT NULL THEN
+        EXECUTE format('DROP FUNCTION vasscm._binding_map_%s(%s, %s, text)', b.id, b.source, b.source);
+    END IF;
+
+    -- The mapping of a batch of captured changes, set-based. NEW and OLD are outer aliases;
+    -- bare names resolve to _row (the new row, or the old one of a DELETE), the nearer scope.
+    EXECUTE format($m$
+CREATE OR REPLACE FUNCTION vasscm._binding_map_%1$s(_ids bigint[], _ops "char"[], _news jsonb[], _olds jsonb[])
+RETURNS TABLE (change_id bigint, op "char", ok boolean, data jsonb, key jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+SELECT _chg.i, _chg.o, _x.*
+  FROM unnest(_ids, _ops, _news, _olds) AS _chg(i, o, n, d)
+  CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, _chg.n) AS "new"
+  CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, _chg.d) AS "old"
+  CROSS JOIN LATERAL (SELECT (%3$s)::boolean, jsonb_build_object(%4$s), %5$s
+                        FROM jsonb_populate_record(NULL::%2$s, CASE WHEN _chg.o = 'D' THEN _chg.d ELSE _chg.n END) AS _row) AS _x
+$body$$m$, b.id, b.source, cond, pairs, keyexpr);
+    EXECUTE format('ALTER FUNCTION vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[]) OWNER TO %I', b.id, owner);
+    EXECUTE format('REVOKE ALL ON FUNCTION vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[]) FROM PUBLIC', b.id);
+    EXECUTE format('COMMENT ON FUNCTION vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[]) IS %L', b.id,
+                   format('vasscm binding %s: the mapping of %s → message %s, evaluated as %s on captured changes (generated by vasscm.bind)',
+                          b.id, b.source, b.message_type, owner));
+    PERFORM vasscm._refresh_capture_trigger(b.source);
 END
 $install$;
 
-CREATE OR REPLACE FUNCTION bind(source regclass, message_type text, mapping jsonb, events text[] DEFAULT '{INSERT}',
-                     condition text DEFAULT NULL, mode text DEFAULT 'auto') RETURNS int
+DROP FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text);
+CREATE FUNCTION bind(source regclass, message_type text, mapping jsonb, events text[] DEFAULT '{INSERT}',
+                     condition text DEFAULT NULL, mode text DEFAULT 'auto', identity text[] DEFAULT NULL,
+                     informational text[] DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $bind$
 DECLARE
     ev       text[] := (SELECT array_agg(DISTINCT upper(trim(e))) FROM unnest(events) AS e);
@@ -628,27 +1079,43 @@ BEGIN
     END LOOP;
     PERFORM vasscm._check_expression('condition', coalesce(nullif(trim(condition), ''), 'true'));
 
+    IF identity IS NOT NULL THEN
+        -- The business identity the DBA declares (e.g. the TOS's move id, not a replica row id).
+        IF cardinality(identity) = 0 OR EXISTS (
+               SELECT 1 FROM unnest(identity) c
+                WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = source AND a.attname = c
+                                     AND a.attnum > 0 AND NOT a.attisdropped)) THEN
+            RAISE EXCEPTION 'vasscm: identity must name columns of %, not %', source, identity
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'identity => ''{move_id}''';
+        END IF;
+    END IF;
+    IF informational IS NOT NULL AND NOT informational <@ known THEN
+        RAISE EXCEPTION 'vasscm: informational must name fields of message %, not %', message_type, informational
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'informational => ''{VI_TRI}''';
+    END IF;
     SELECT array_agg(a.attname::text ORDER BY k.n) INTO keycols
       FROM pg_index i
       CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-     WHERE i.indexrelid = (SELECT i2.indexrelid FROM pg_index i2 WHERE i2.indrelid = source
+     WHERE identity IS NULL
+       AND i.indexrelid = (SELECT i2.indexrelid FROM pg_index i2 WHERE i2.indrelid = source
                               AND (i2.indisprimary OR i2.indisreplident) ORDER BY i2.indisprimary DESC LIMIT 1);
+    keycols := coalesce(identity, keycols);
     IF keycols IS NULL AND ev && ARRAY['UPDATE', 'DELETE'] THEN
         RAISE EXCEPTION 'vasscm: table % has no primary key nor replica identity index: updates and deletes cannot be matched to earlier messages', source
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    INSERT INTO vasscm.binding (source, message_type, mapping, events, condition, mode, key_columns)
-    VALUES (source, message_type, mapping, ev, nullif(trim(condition), ''), mode, keycols)
+    INSERT INTO vasscm.binding (source, message_type, mapping, events, condition, mode, key_columns, informational)
+    VALUES (source, message_type, mapping, ev, nullif(trim(condition), ''), mode, keycols, informational)
     RETURNING id INTO b_id;
     -- The expressions run as the role that binds (session_user), never as the extension owner.
     PERFORM vasscm._install_binding(b_id, session_user);
     RETURN b_id;
 END
 $bind$;
-COMMENT ON FUNCTION bind(regclass, text, jsonb, text[], text, text) IS
-    'Binds a (replicated) TOS table to a message type: each matching row change becomes an outbox message.';
+COMMENT ON FUNCTION bind(regclass, text, jsonb, text[], text, text, text[], text[]) IS
+    'Binds a (replicated) TOS table to a message type: what its row changes mean (events, identity, informational fields) becomes ledger rows and outbox messages.';
 
 CREATE OR REPLACE FUNCTION unbind(binding_id int) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -660,20 +1127,23 @@ BEGIN
         RAISE EXCEPTION 'vasscm: there is no active binding %', binding_id
             USING ERRCODE = 'invalid_parameter_value', HINT = 'SELECT id, source, message_type FROM vasscm.binding WHERE active';
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS vasscm_binding_%s ON %s', b.id, b.source);
-    EXECUTE format('DROP FUNCTION IF EXISTS vasscm._binding_%s()', b.id);
-    EXECUTE format('DROP FUNCTION IF EXISTS vasscm._binding_map_%s(%s, %s, text)', b.id, b.source, b.source);
+    PERFORM vasscm._catch_up();   -- what was captured while it was bound is interpreted with it
+    EXECUTE format('DROP FUNCTION IF EXISTS vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[])', b.id);
     UPDATE vasscm.binding SET active = false, unbound_at = now() WHERE id = b.id;
+    PERFORM vasscm._refresh_capture_trigger(b.source);
 END
 $$;
 
 REVOKE ALL ON FUNCTION vasscm._install_binding(int, name) FROM PUBLIC;
 -- CREATE OR REPLACE resets SECURITY DEFINER; the privileges are kept.
-ALTER FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text, text[], text[]) SECURITY DEFINER;
+REVOKE ALL ON FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text, text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text, text[], text[]) TO vasscm_admin;
 ALTER FUNCTION vasscm.unbind(int) SECURITY DEFINER;
 
 -- Existing bindings: regenerated so that their expressions run as the role that created them
--- (or, when that role no longer exists, as the owner of the bound table). A binding whose
+-- (or, when that role no longer exists, as the owner of the bound table), on captured changes
+-- (one capture trigger per table instead of a trigger per binding). A binding whose
 -- expressions that role may not run is unbound, with a warning: it read what its creator
 -- could not.
 DO $regenerate$
@@ -685,22 +1155,125 @@ BEGIN
         owner := coalesce((SELECT r.rolname FROM pg_roles r WHERE r.rolname = b.created_by),
                           (SELECT pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.oid = b.source));
         BEGIN
-            -- Made anew (a function made by bind is not a member of the extension, so it cannot be
-            -- replaced from this script), then left out of the extension as bind leaves it.
-            EXECUTE format('DROP TRIGGER IF EXISTS vasscm_binding_%s ON %s', b.id, b.source);
-            EXECUTE format('DROP FUNCTION IF EXISTS vasscm._binding_%s()', b.id);
+            -- Made anew (the old trigger and functions made by bind are dropped by
+            -- _install_binding), then left out of the extension as bind leaves it.
             PERFORM vasscm._install_binding(b.id, owner);
-            EXECUTE format('ALTER EXTENSION vasscm DROP FUNCTION vasscm._binding_%s()', b.id);
-            EXECUTE format('ALTER EXTENSION vasscm DROP FUNCTION vasscm._binding_map_%s(%s, %s, text)', b.id, b.source, b.source);
+            EXECUTE format('ALTER EXTENSION vasscm DROP FUNCTION vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[])', b.id);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'vasscm: binding % (%) is unbound: its expressions cannot run as %: %', b.id, b.source, owner, SQLERRM;
             EXECUTE format('DROP TRIGGER IF EXISTS vasscm_binding_%s ON %s', b.id, b.source);
             EXECUTE format('DROP FUNCTION IF EXISTS vasscm._binding_%s()', b.id);
             UPDATE vasscm.binding SET active = false, unbound_at = now() WHERE id = b.id;
+            PERFORM vasscm._refresh_capture_trigger(b.source);
         END;
     END LOOP;
 END
 $regenerate$;
+
+-- Gate-outs and "already left" read the movement ledger (sql/clearance.sql); the ledger starts
+-- with the gate events already in the outbox (as they stand: amended, undone, corrected).
+INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
+                             volume_m3, vehicle, vehicle_no, seal, happened_at, facts, binding_id, source_table, source_key,
+                             outbox_id, recorded_at, undone_at, undone_reason)
+SELECT k.kind, o.message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
+       c.volume_m3, c.vehicle, c.vehicle_no, c.seal,
+       CASE WHEN f.data ? 'THOI_GIAN' THEN c.happened_at ELSE o.created_at END, f.data, o.binding_id, o.source_table,
+       o.source_key, o.id, o.created_at, w.created_at,
+       CASE WHEN w.id IS NOT NULL THEN format('withdrawn before 0.3.0 (%s)', w.message_type) END
+  FROM vasscm.outbox o
+  JOIN vasscm.movement_kind k ON k.message_type = o.message_type
+ CROSS JOIN LATERAL (SELECT coalesce((SELECT a.data FROM vasscm.outbox a
+                                       WHERE a.original_transaction_id = o.transaction_id AND a.message_type = '16'
+                                         AND a.status NOT IN ('cancelled', 'rejected')
+                                       ORDER BY a.id DESC LIMIT 1), o.data) AS data) f
+ CROSS JOIN LATERAL vasscm._movement_columns(f.data) c
+  LEFT JOIN LATERAL (SELECT x.id, x.message_type, x.created_at FROM vasscm.outbox x
+                      WHERE x.original_transaction_id = o.transaction_id AND x.message_type IN ('17', 'CANCEL_PASSED')
+                        AND x.status NOT IN ('cancelled', 'rejected')
+                      ORDER BY x.id LIMIT 1) w ON true
+ WHERE o.original_transaction_id IS NULL AND o.status <> 'cancelled'
+ ORDER BY o.id;
+
+-- Gate-outs (21 container, 22 bulk trip) that happened, from the movement ledger: whatever
+-- became of their message (queued, dead, rejected, invalid all count), as corrected in the
+-- TOS, without the ones the TOS undid, nor one customs cancelled on the port's request (an
+-- accepted CANCEL_PASSED asked by an operator).
+CREATE OR REPLACE VIEW gate_outs AS
+SELECT o.id, o.transaction_id, m.message_type, o.status, m.container_no, m.bl_no, m.declarations,
+       m.quantity, m.weight_kg, m.volume_m3, m.vehicle AS conveyance, m.vehicle_no AS conveyance_no,
+       m.happened_at AS left_at, m.recorded_at AS created_at, m.id AS movement_id, m.quantity_unit
+  FROM vasscm.movement m
+  LEFT JOIN vasscm.outbox o ON o.id = m.outbox_id
+ WHERE m.kind = 'gate_out' AND m.undone_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM vasscm.outbox c
+                    WHERE c.message_type = 'CANCEL_PASSED' AND c.original_transaction_id = o.transaction_id
+                      AND c.status = 'accepted');
+COMMENT ON VIEW gate_outs IS 'Gate-outs (21 container, 22 bulk per trip) that happened (movement ledger), whatever their message''s status; without those undone in the TOS or cancelled by an accepted CANCEL_PASSED.';
+
+-- Has a container left under a declaration, in its current visit? A gate-out (21) in the
+-- ledger listing that declaration (or none: an empty box), not followed by a later gate-in of
+-- the same box (it came back: a new visit).
+CREATE OR REPLACE FUNCTION _gone(container_no text, declaration_no text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT EXISTS (SELECT 1 FROM vasscm.gate_outs g
+                    WHERE g.container_no = _gone.container_no AND g.message_type = '21'
+                      AND (_gone.declaration_no = ANY (g.declarations) OR cardinality(g.declarations) = 0)
+                      AND NOT EXISTS (SELECT 1 FROM vasscm.movement i
+                                       WHERE i.container_no = _gone.container_no AND i.kind = 'gate_in'
+                                         AND i.undone_at IS NULL AND i.happened_at > g.left_at))
+$$;
+
+-- Events enqueued by hand are in the ledger too.
+CREATE OR REPLACE FUNCTION enqueue(message_type text, data jsonb, mode text DEFAULT 'auto') RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r vasscm.outbox;
+BEGIN
+    IF mode IS NULL OR mode NOT IN ('auto', 'manual') THEN
+        RAISE EXCEPTION 'vasscm: mode must be auto or manual, not %', mode USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM vasscm.check_message_data(message_type, data)) THEN
+        PERFORM vasscm.build_message(message_type, data);   -- raises one error listing every problem
+    END IF;
+    r := vasscm._enqueue(message_type, data, mode, NULL, NULL, NULL, NULL,
+                           CASE WHEN data ->> 'TRANSACTION_ID_GOC' ~* '^[0-9a-f-]{36}$' THEN (data ->> 'TRANSACTION_ID_GOC')::uuid END,
+                           NULL, format('enqueued by %s', session_user));
+    -- An event reported by hand is in the ledger like a captured one; an amendment (16) or a
+    -- cancellation (17) by hand corrects or undoes the gate-in it refers to.
+    IF r.original_transaction_id IS NULL THEN
+        PERFORM vasscm._record_movement(message_type, r.data, NULL, NULL, NULL, r.id);
+    ELSIF message_type = '16' THEN
+        PERFORM vasscm._correct_movement(o.id, r.data) FROM vasscm.outbox o WHERE o.transaction_id = r.original_transaction_id;
+    ELSIF message_type = '17' THEN
+        PERFORM vasscm._undo_movement(o.id, format('cancelled (17) by %s', session_user))
+           FROM vasscm.outbox o WHERE o.transaction_id = r.original_transaction_id;
+    END IF;
+    RETURN r.transaction_id;
+END
+$$;
+ALTER FUNCTION vasscm.enqueue(text, jsonb, text) SECURITY DEFINER;
+REVOKE ALL ON SEQUENCE vasscm.captured_change_id_seq, vasscm.movement_id_seq FROM PUBLIC;
+
+COMMENT ON FUNCTION unbind(int) IS 'Removes a binding (its mapping; the table''s capture trigger with its last binding); its messages and ledger rows stay.';
+
+INSERT INTO job VALUES
+    ('vasscm-interpret', '* * * * *', 'SELECT vasscm.interpret()',
+     'Interprets captured TOS changes still pending (vasscm.interpret = async, or left by a failed commit-time interpretation)');
+
+REVOKE ALL ON FUNCTION vasscm._movement_columns(jsonb), vasscm._record_movement(text, jsonb, int, text, jsonb, bigint),
+                       vasscm._correct_movement(bigint, jsonb, bigint), vasscm._undo_movement(bigint, text),
+                       vasscm._capture_change(), vasscm._refresh_capture_trigger(regclass),
+                       vasscm._interpret_changes(vasscm.captured_change[], text), vasscm._map_changes(int, bigint[]),
+                       vasscm.interpret(int), vasscm._interpret_at_commit(), vasscm._catch_up(), vasscm.reinterpret_failures(int)
+   FROM PUBLIC;
+GRANT SELECT ON vasscm.movement, vasscm.movement_kind, vasscm.captured_change, vasscm.capture_failure TO vasscm_reader;
+ALTER FUNCTION vasscm._catch_up() SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION vasscm._catch_up() TO vasscm_reader, vasscm_worker;
+GRANT EXECUTE ON FUNCTION vasscm.interpret(int) TO vasscm_worker, vasscm_admin;
+ALTER FUNCTION vasscm.reinterpret_failures(int) SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION vasscm.reinterpret_failures(int) TO vasscm_admin;
+
+
 
 -- set_setting: audit_retention_months is checked by its trigger alone (at least 60).
 CREATE OR REPLACE FUNCTION set_setting(name text, value text) RETURNS void
@@ -822,7 +1395,7 @@ ALTER FUNCTION vasscm.maintain_partitions() SECURITY DEFINER;   -- CREATE OR REP
 -- Gate-out decisions honour the paper lists of an open incident (sql/gate.sql).
 CREATE OR REPLACE FUNCTION gate_out_check(container_no text, carrier_seal text, customs_seal text, declarations text[] DEFAULT NULL)
 RETURNS TABLE (allowed boolean, reasons text[])
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cont    text := vasscm.normalize_container_no(coalesce(container_no, ''));
     given   text[] := (SELECT array_agg(DISTINCT vasscm._norm(x)) FROM unnest(declarations) AS x WHERE vasscm._norm(x) IS NOT NULL);
@@ -840,6 +1413,7 @@ DECLARE
     by_paper    boolean := false;
     i           int;
 BEGIN
+    PERFORM vasscm._catch_up();   -- never behind what the TOS did (vasscm.interpret = async)
     IF NOT vasscm.is_valid_container_no(cont) THEN
         RETURN QUERY SELECT false, ARRAY[format('Số container "%s" không hợp lệ (ISO 6346) / "%s" is not a valid container number (ISO 6346)',
                                                 coalesce(container_no, ''), coalesce(container_no, ''))];
@@ -887,7 +1461,7 @@ BEGIN
                                  coalesce(vasscm._norm(customs_seal), 'trống'), want, coalesce(vasscm._norm(customs_seal), 'none'), want);
         END IF;
         IF vasscm._gone(cont, r.declaration_no) THEN
-            why := why || format('Container %s đã ra khỏi khu vực giám sát theo tờ khai %s (mẫu 21 đã gửi) / container %s already left under declaration %s (form 21 sent)',
+            why := why || format('Container %s đã ra khỏi khu vực giám sát theo tờ khai %s (theo TOS, lượt ra ghi nhận) / container %s already left under declaration %s (gate-out recorded from the TOS)',
                                  cont, r.declaration_no, cont, r.declaration_no);
         END IF;
     END LOOP;
@@ -930,7 +1504,7 @@ COMMENT ON FUNCTION gate_out_check(text, text, text, text[]) IS
 
 CREATE OR REPLACE FUNCTION gate_out_check_bulk(declaration_no text, bl_no text, quantity numeric, weight_kg numeric, volume_m3 numeric)
 RETURNS TABLE (allowed boolean, reasons text[])
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     dno text := vasscm._norm(declaration_no);
     bl  text := vasscm._norm(bl_no);
@@ -940,6 +1514,7 @@ DECLARE
     why text[] := '{}';
     n   int;
 BEGIN
+    PERFORM vasscm._catch_up();   -- never behind what the TOS did (vasscm.interpret = async)
     IF quantity < 0 OR weight_kg < 0 OR volume_m3 < 0 THEN
         RETURN QUERY SELECT false, ARRAY['Số lượng, trọng lượng, thể tích không được âm / quantity, weight and volume cannot be negative'];
         RETURN;

@@ -12,7 +12,11 @@
 #   - a truck turned back after customs had its pass, then out again → 21, CANCEL_PASSED, 21;
 #   - a gate-out typed wrong and corrected before it was sent → one 21, the corrected one;
 #   - a bulk trip whose weighbridge ticket is corrected after customs had it → 22,
-#     CANCEL_PASSED, 22 with the corrected weight.
+#     CANCEL_PASSED, 22 with the corrected weight;
+#   - with vasscm.interpret = async: a gate decision interprets what is pending before it
+#     answers; a CFS strip and a seal change reported a transaction after the row update →
+#     14, 24, no 16; a gate-out whose 21 is invalid (no plate; then declined) still counts as gone;
+#   - a binding that cannot map a row → kept with its reason, run again once fixed → one 14.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 PUB=${DAY_PUB_PORT:-55541}
@@ -133,13 +137,64 @@ t "the first 22 carried the weight rounded to what the form allows" \
 t "the trip counts once, with the corrected weight" \
   "SELECT count(*) = 1 AND sum(weight_kg) = 31250 FROM vasscm.gate_outs WHERE bl_no = 'HPBL0009'"
 
+echo "the replica interpreting later (vasscm.interpret = async): a strip, a seal change a transaction later, a gate decision that is never behind"
+C5=$(q "SELECT 'TCLU100002' || vasscm.container_check_digit('TCLU100002')")
+async() { psql_at "$SUB" -d replica -qc "SET vasscm.interpret = 'async'" -c "$1" >/dev/null; }
+async "$MOVE VALUES (5, '$C5', '45G1', 'ML5', 'BL5', '308044805744', 'MAERSK HAI PHONG', '9321483', '245N', '2026-11-26 00:19+00', 15000, 'E01-01-1')"
+t "captured, not interpreted yet: nothing queued, the change is pending" \
+  "SELECT NOT EXISTS (SELECT 1 FROM vasscm.outbox WHERE order_key = '$C5') AND EXISTS (SELECT 1 FROM vasscm.captured_change)"
+t "a gate decision interprets what is pending before it answers (the box is in the yard, not cleared)" \
+  "SELECT NOT allowed FROM vasscm.gate_out_check('$C5', 'ML5', NULL)"
+t "… and its gate-in is in the ledger and the outbox" \
+  "SELECT EXISTS (SELECT 1 FROM vasscm.movement WHERE container_no = '$C5' AND kind = 'gate_in' AND seal = 'ML5')
+      AND EXISTS (SELECT 1 FROM vasscm.outbox WHERE order_key = '$C5' AND message_type = '14')"
+settled
+async "UPDATE tos_container_move SET full_empty = 'E', yard_position = 'CFS-01' WHERE move_id = 5"   # stripped at the CFS
+async "UPDATE tos_container_move SET line_seal = 'ML5B' WHERE move_id = 5"                        # the seal cut for the strip …
+async "INSERT INTO tos_seal_change VALUES (5, '$C5', 'LINE', 'ML5', 'ML5B', 'Rút hàng tại CFS', '2026-11-26 04:00+00')"   # … reported a transaction later
+t "the pending changes are interpreted (by the worker's next claim, or vasscm.interpret())" \
+  "SELECT vasscm.interpret() >= 0 AND NOT EXISTS (SELECT 1 FROM vasscm.captured_change)"
+settled
+t "customs heard 14 then 24 — no 16 for the strip nor for the seal ($(heard "$C5"))" "SELECT '$(heard "$C5")' = '14,24'"
+t "the ledger keeps the gate-in as the box arrived and records the seal change" \
+  "SELECT (SELECT seal = 'ML5' AND facts ->> 'TRANG_THAI' = 'F' FROM vasscm.movement WHERE container_no = '$C5' AND kind = 'gate_in')
+      AND (SELECT count(*) = 1 FROM vasscm.movement WHERE container_no = '$C5' AND kind = 'seal_change' AND seal = 'ML5B')"
+async "UPDATE tos_container_move SET gate_out_at = '2026-11-27 08:00+00', out_by = 'TRUCK', out_vehicle = NULL WHERE move_id = 5"
+t "the box left but the TOS did not type the truck: its 21 is invalid (plate missing), yet the gate says it is gone" \
+  "SELECT NOT allowed FROM vasscm.gate_out_check('$C5', 'ML5B', NULL)"
+t "… gone in the ledger, whatever its message's status" \
+  "SELECT count(*) = 1 FROM vasscm.gate_outs WHERE container_no = '$C5'"
+q "SELECT vasscm.reject(id, 'sent on paper') FROM vasscm.outbox WHERE order_key = '$C5' AND message_type = '21' AND status = 'invalid'" >/dev/null
+t "… and still gone once the operator declined to send the 21" \
+  "SELECT count(*) = 1 FROM vasscm.gate_outs WHERE container_no = '$C5' AND status = 'cancelled'"
+
+echo "a binding that cannot map a row: kept with its reason, interpreted again once the binding is fixed"
+sink "CREATE TABLE tos_gate_event (id int PRIMARY KEY, ctr text NOT NULL, at_text text)"
+BID=$(q "SELECT vasscm.bind('tos_gate_event', '14', '{\"MA_HQ\": \"''03CC''\", \"MA_DIA_DIEM\": \"''03CCC01''\", \"LOAI_HANG\": \"''NHAP''\",
+         \"SO_CONTAINER\": \"ctr\", \"TRANG_THAI\": \"''E''\", \"HINH_THUC\": \"''XE''\", \"THOI_GIAN\": \"at_text::timestamptz\"}', '{INSERT}')")
+C6=$(q "SELECT 'TCLU100003' || vasscm.container_check_digit('TCLU100003')")
+sink "INSERT INTO tos_gate_event VALUES (1, '$C6', '26/11/2026 07:00')"
+t "the TOS row went in; the change is kept in vasscm.capture_failure with the reason, and an invalid message says why" \
+  "SELECT EXISTS (SELECT 1 FROM tos_gate_event) AND
+          (SELECT count(*) = 1 AND bool_and(error LIKE '%could not map the INSERT row%') FROM vasscm.capture_failure WHERE binding_id = $BID)
+      AND EXISTS (SELECT 1 FROM vasscm.outbox WHERE binding_id = $BID AND status = 'invalid' AND last_error LIKE '%could not map%')"
+q "SELECT vasscm.unbind($BID)" >/dev/null
+q "SELECT vasscm.bind('tos_gate_event', '14', '{\"MA_HQ\": \"''03CC''\", \"MA_DIA_DIEM\": \"''03CCC01''\", \"LOAI_HANG\": \"''NHAP''\",
+     \"SO_CONTAINER\": \"ctr\", \"TRANG_THAI\": \"''E''\", \"HINH_THUC\": \"''XE''\", \"THOI_GIAN\": \"to_timestamp(at_text, ''DD/MM/YYYY HH24:MI'')\"}', '{INSERT}')" >/dev/null
+t "vasscm.reinterpret_failures() runs it again through the fixed binding" "SELECT vasscm.reinterpret_failures() = 1"
+settled
+t "customs heard its 14 once; the invalid one was cancelled ($(heard "$C6"))" \
+  "SELECT '$(heard "$C6")' = '14' AND NOT EXISTS (SELECT 1 FROM vasscm.capture_failure)
+      AND (SELECT status = 'cancelled' FROM vasscm.outbox WHERE binding_id = $BID)"
+
 echo "customs' side"
 read -r sim_accepted sim_redeliveries < <(curl -s "http://127.0.0.1:$SIM_PORT/stats" |
     python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["accepted"], d["redeliveries"])')
 accepted=$(q "SELECT count(*) FROM vasscm.outbox WHERE status = 'accepted'")
 t "the simulator accepted exactly what vasscm recorded as accepted ($sim_accepted / $accepted), each once ($sim_redeliveries re-deliveries)" \
   "SELECT $sim_accepted = $accepted AND $sim_redeliveries = 0"
-t "nothing was rejected, dead or invalid" "SELECT count(*) = 0 FROM vasscm.outbox WHERE status IN ('rejected', 'dead', 'invalid')"
+t "nothing was rejected, dead or invalid (the two invalid ones were declined or interpreted again)" \
+  "SELECT count(*) = 0 FROM vasscm.outbox WHERE status IN ('rejected', 'dead', 'invalid')"
 if [ "$FAILED" != 0 ]; then
     q "SELECT id, message_type, status, order_key, left(coalesce(last_error, ''), 200) FROM vasscm.outbox ORDER BY id" >&2
 fi

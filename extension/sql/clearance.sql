@@ -551,22 +551,21 @@ CREATE INDEX outbox_gate_out_by_container ON outbox ((data ->> 'SO_CONTAINER')) 
 CREATE INDEX outbox_bulk_out_by_bl ON outbox (vasscm._norm(data ->> 'SO_VAN_DON')) WHERE message_type = '22';
 CREATE INDEX outbox_by_type_container ON outbox (message_type, (data ->> 'SO_CONTAINER'));
 
--- Gate-outs (21) still in force: not cancelled by a CANCEL_PASSED that counts.
+-- Gate-outs (21 container, 22 bulk trip) that happened, from the movement ledger: whatever
+-- became of their message (queued, dead, rejected, invalid all count), as corrected in the
+-- TOS, without the ones the TOS undid, nor one customs cancelled on the port's request (an
+-- accepted CANCEL_PASSED asked by an operator).
 CREATE VIEW gate_outs AS
-SELECT o.id, o.transaction_id, o.message_type, o.status, o.data ->> 'SO_CONTAINER' AS container_no,
-       vasscm._norm(o.data ->> 'SO_VAN_DON') AS bl_no,
-       ARRAY(SELECT jsonb_array_elements_text(coalesce(o.data -> 'LIST_TK', '[]'))) AS declarations,
-       (o.data ->> 'SO_LUONG')::numeric AS quantity,
-       vasscm._kg((o.data ->> 'TRONG_LUONG')::numeric, o.data ->> 'DVT_TRONG_LUONG') AS weight_kg,
-       (o.data ->> 'THE_TICH_M3')::numeric AS volume_m3,
-       o.data ->> 'PHUONG_TIEN' AS conveyance, o.data ->> 'SO_PHUONG_TIEN' AS conveyance_no,
-       (o.data ->> 'THOI_GIAN')::timestamptz AS left_at, o.created_at
-  FROM vasscm.outbox o
- WHERE o.message_type IN ('21', '22') AND vasscm._counts(o.status)
+SELECT o.id, o.transaction_id, m.message_type, o.status, m.container_no, m.bl_no, m.declarations,
+       m.quantity, m.weight_kg, m.volume_m3, m.vehicle AS conveyance, m.vehicle_no AS conveyance_no,
+       m.happened_at AS left_at, m.recorded_at AS created_at, m.id AS movement_id, m.quantity_unit
+  FROM vasscm.movement m
+  LEFT JOIN vasscm.outbox o ON o.id = m.outbox_id
+ WHERE m.kind = 'gate_out' AND m.undone_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM vasscm.outbox c
                     WHERE c.message_type = 'CANCEL_PASSED' AND c.original_transaction_id = o.transaction_id
-                      AND c.status IN ('accepted'));
-COMMENT ON VIEW gate_outs IS 'Gate-outs (21 container, 22 bulk per trip) that count: queued or sent, not rejected, not cancelled by an accepted CANCEL_PASSED.';
+                      AND c.status = 'accepted');
+COMMENT ON VIEW gate_outs IS 'Gate-outs (21 container, 22 bulk per trip) that happened (movement ledger), whatever their message''s status; without those undone in the TOS or cancelled by an accepted CANCEL_PASSED.';
 
 -- Gate-ins (14 / 15) as they stand after amendments (16) and cancellations (17).
 CREATE VIEW gate_ins AS
@@ -585,16 +584,17 @@ SELECT o.id, o.transaction_id, o.message_type, o.status,
                     WHERE c.original_transaction_id = o.transaction_id AND c.message_type = '17' AND vasscm._counts(c.status));
 COMMENT ON VIEW gate_ins IS 'Gate-ins (14 container, 15 bulk) as amended (16), without the cancelled ones (17).';
 
--- Has a container left under a declaration? A gate-out (21) that counts, listing that
--- declaration (or none: empty container), not cancelled by an accepted CANCEL_PASSED.
+-- Has a container left under a declaration, in its current visit? A gate-out (21) in the
+-- ledger listing that declaration (or none: an empty box), not followed by a later gate-in of
+-- the same box (it came back: a new visit).
 CREATE FUNCTION _gone(container_no text, declaration_no text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT EXISTS (SELECT 1 FROM vasscm.outbox g
-                    WHERE g.message_type = '21' AND g.data ->> 'SO_CONTAINER' = container_no AND vasscm._counts(g.status)
-                      AND (g.data -> 'LIST_TK' ? declaration_no OR coalesce(jsonb_array_length(g.data -> 'LIST_TK'), 0) = 0)
-                      AND NOT EXISTS (SELECT 1 FROM vasscm.outbox c
-                                       WHERE c.original_transaction_id = g.transaction_id AND c.message_type = 'CANCEL_PASSED'
-                                         AND c.status = 'accepted'))
+    SELECT EXISTS (SELECT 1 FROM vasscm.gate_outs g
+                    WHERE g.container_no = _gone.container_no AND g.message_type = '21'
+                      AND (_gone.declaration_no = ANY (g.declarations) OR cardinality(g.declarations) = 0)
+                      AND NOT EXISTS (SELECT 1 FROM vasscm.movement i
+                                       WHERE i.container_no = _gone.container_no AND i.kind = 'gate_in'
+                                         AND i.undone_at IS NULL AND i.happened_at > g.left_at))
 $$;
 
 -- The clearance of every container and every bulk B/L of every declaration customs told us

@@ -21,7 +21,7 @@ $$;
 
 CREATE FUNCTION gate_out_check(container_no text, carrier_seal text, customs_seal text, declarations text[] DEFAULT NULL)
 RETURNS TABLE (allowed boolean, reasons text[])
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cont    text := vasscm.normalize_container_no(coalesce(container_no, ''));
     given   text[] := (SELECT array_agg(DISTINCT vasscm._norm(x)) FROM unnest(declarations) AS x WHERE vasscm._norm(x) IS NOT NULL);
@@ -39,6 +39,7 @@ DECLARE
     by_paper    boolean := false;
     i           int;
 BEGIN
+    PERFORM vasscm._catch_up();   -- never behind what the TOS did (vasscm.interpret = async)
     IF NOT vasscm.is_valid_container_no(cont) THEN
         RETURN QUERY SELECT false, ARRAY[format('Số container "%s" không hợp lệ (ISO 6346) / "%s" is not a valid container number (ISO 6346)',
                                                 coalesce(container_no, ''), coalesce(container_no, ''))];
@@ -86,7 +87,7 @@ BEGIN
                                  coalesce(vasscm._norm(customs_seal), 'trống'), want, coalesce(vasscm._norm(customs_seal), 'none'), want);
         END IF;
         IF vasscm._gone(cont, r.declaration_no) THEN
-            why := why || format('Container %s đã ra khỏi khu vực giám sát theo tờ khai %s (mẫu 21 đã gửi) / container %s already left under declaration %s (form 21 sent)',
+            why := why || format('Container %s đã ra khỏi khu vực giám sát theo tờ khai %s (theo TOS, lượt ra ghi nhận) / container %s already left under declaration %s (gate-out recorded from the TOS)',
                                  cont, r.declaration_no, cont, r.declaration_no);
         END IF;
     END LOOP;
@@ -129,7 +130,7 @@ COMMENT ON FUNCTION gate_out_check(text, text, text, text[]) IS
 
 CREATE FUNCTION gate_out_check_bulk(declaration_no text, bl_no text, quantity numeric, weight_kg numeric, volume_m3 numeric)
 RETURNS TABLE (allowed boolean, reasons text[])
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     dno text := vasscm._norm(declaration_no);
     bl  text := vasscm._norm(bl_no);
@@ -139,6 +140,7 @@ DECLARE
     why text[] := '{}';
     n   int;
 BEGIN
+    PERFORM vasscm._catch_up();   -- never behind what the TOS did (vasscm.interpret = async)
     IF quantity < 0 OR weight_kg < 0 OR volume_m3 < 0 THEN
         RETURN QUERY SELECT false, ARRAY['Số lượng, trọng lượng, thể tích không được âm / quantity, weight and volume cannot be negative'];
         RETURN;

@@ -32,7 +32,9 @@ INSERT INTO job VALUES
     ('vasscm-audit-seal', '* * * * *', 'SELECT vasscm.seal_audit()',
      'Chains the new audit rows (message_log, outbox_history) into their hash chains'),
     ('vasscm-partitions', '17 3 * * *', 'SELECT vasscm.maintain_partitions()',
-     'Creates the coming monthly audit partitions and drops those past the retention');
+     'Creates the coming monthly audit partitions and drops those past the retention'),
+    ('vasscm-interpret', '* * * * *', 'SELECT vasscm.interpret()',
+     'Interprets captured TOS changes still pending (vasscm.interpret = async, or left by a failed commit-time interpretation)');
 
 -- Job: messages whose worker lease expired go back to 'queued' (visible as such, and claimable
 -- by any worker); a NOTIFY wakes the workers for them and for retries now due. Returns how many

@@ -26,7 +26,7 @@ GRANT USAGE ON SCHEMA vasscm TO vasscm_reader, vasscm_worker;
 -- State-changing entry points run as the extension owner.
 ALTER FUNCTION vasscm.load_catalogue(jsonb, boolean) SECURITY DEFINER;
 ALTER FUNCTION vasscm.activate_catalogue(text) SECURITY DEFINER;
-ALTER FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text, text[], text[]) SECURITY DEFINER;
 ALTER FUNCTION vasscm.unbind(int) SECURITY DEFINER;
 ALTER FUNCTION vasscm.approve(bigint) SECURITY DEFINER;
 ALTER FUNCTION vasscm.reject(bigint, text) SECURITY DEFINER;
@@ -35,18 +35,26 @@ ALTER FUNCTION vasscm.enqueue(text, jsonb, text) SECURITY DEFINER;
 ALTER FUNCTION vasscm.claim(text, int, int) SECURITY DEFINER;
 ALTER FUNCTION vasscm.release(uuid, text) SECURITY DEFINER;
 ALTER FUNCTION vasscm.record_signed(uuid, text) SECURITY DEFINER;
-ALTER FUNCTION vasscm.record_reply(uuid, text, int, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_reply(uuid, text, int, text, int, float8, float8) SECURITY DEFINER;
 ALTER FUNCTION vasscm.record_failure(uuid, text, int, text, int, float8, float8) SECURITY DEFINER;
 ALTER FUNCTION vasscm.record_refused(text, text, text) SECURITY DEFINER;
 ALTER FUNCTION vasscm.receive(text, text) SECURITY DEFINER;
 -- Captures run in whatever role writes the TOS table (the apply worker, or a TOS user).
 ALTER FUNCTION vasscm._capture(int, text, text, text, text, jsonb, jsonb) SECURITY DEFINER;
-ALTER FUNCTION vasscm._capture_failed(int, text, text, text, text, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION vasscm._capture_failed(int, text, text, bigint, text, text) SECURITY DEFINER;
 
 -- Reader: read everything that is not raw signed traffic; pure message functions.
 GRANT SELECT ON vasscm.message_types, vasscm.catalogue, vasscm.catalogue_message, vasscm.catalogue_field,
-                vasscm.binding, vasscm.followup_rule, vasscm.outbox, vasscm.outbox_history, vasscm.inbox
+                vasscm.binding, vasscm.followup_rule, vasscm.outbox, vasscm.outbox_history, vasscm.inbox,
+                vasscm.movement, vasscm.movement_kind, vasscm.captured_change, vasscm.capture_failure
    TO vasscm_reader;
+-- Interpretation (sql/interpret.sql): pending changes are interpreted by whoever needs the
+-- ledger current (a gate decision), as the extension owner.
+ALTER FUNCTION vasscm._catch_up() SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION vasscm._catch_up() TO vasscm_reader, vasscm_worker;
+GRANT EXECUTE ON FUNCTION vasscm.interpret(int) TO vasscm_worker, vasscm_admin;
+ALTER FUNCTION vasscm.reinterpret_failures(int) SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION vasscm.reinterpret_failures(int) TO vasscm_admin;
 GRANT EXECUTE ON FUNCTION vasscm.build_message(text, jsonb, jsonb), vasscm.check_message_data(text, jsonb),
                           vasscm.validate_message(text), vasscm.parse_message(text), vasscm.message_xsd(text),
                           vasscm.is_valid_container_no(text), vasscm.container_check_digit(text),
@@ -58,13 +66,13 @@ GRANT EXECUTE ON FUNCTION vasscm.approve(bigint), vasscm.reject(bigint, text), v
                           vasscm.enqueue(text, jsonb, text)
    TO vasscm_operator;
 
-GRANT EXECUTE ON FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text), vasscm.unbind(int),
+GRANT EXECUTE ON FUNCTION vasscm.bind(regclass, text, jsonb, text[], text, text, text[], text[]), vasscm.unbind(int),
                           vasscm.load_catalogue(jsonb, boolean), vasscm.activate_catalogue(text)
    TO vasscm_admin;
 
 GRANT SELECT ON vasscm.outbox TO vasscm_worker;
 GRANT EXECUTE ON FUNCTION vasscm.claim(text, int, int), vasscm.release(uuid, text), vasscm.record_signed(uuid, text),
-                          vasscm.record_reply(uuid, text, int, text), vasscm.record_failure(uuid, text, int, text, int, float8, float8),
+                          vasscm.record_reply(uuid, text, int, text, int, float8, float8), vasscm.record_failure(uuid, text, int, text, int, float8, float8),
                           vasscm.record_refused(text, text, text), vasscm.receive(text, text)
    TO vasscm_worker;
 

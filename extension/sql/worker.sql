@@ -51,6 +51,7 @@ COMMENT ON TABLE inbox IS 'Customs → port messages (forms 01–08, VESSEL_LIST
 CREATE FUNCTION claim(worker text, batch_size int DEFAULT 10, lease_seconds int DEFAULT 60) RETURNS SETOF outbox
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM vasscm._catch_up();   -- captured changes still pending (vasscm.interpret = async) become messages first
     PERFORM set_config('vasscm.status_reason', format('claimed by %s', worker), true);
     RETURN QUERY
     WITH candidates AS (
@@ -148,7 +149,9 @@ $$;
 -- worker verified (the signed content, canonical); `signed` the body as received, which is what
 -- the log keeps. An unusable reply (not XML, hostile, not from customs to this port, not a
 -- reply to this message) is logged and the message retried.
-CREATE FUNCTION record_reply(transaction_id uuid, reply text, http_status int DEFAULT 200, signed text DEFAULT NULL) RETURNS text
+CREATE FUNCTION record_reply(transaction_id uuid, reply text, http_status int DEFAULT 200, signed text DEFAULT NULL,
+                             max_attempts int DEFAULT 10, base_delay_seconds float8 DEFAULT 2,
+                             max_delay_seconds float8 DEFAULT 300) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parsed jsonb;
@@ -161,19 +164,23 @@ BEGIN
     BEGIN
         parsed := vasscm.parse_message(reply);
     EXCEPTION WHEN OTHERS THEN
-        RETURN vasscm.record_failure(transaction_id, 'unusable reply: ' || SQLERRM, http_status, left(raw, 1048576));
+        RETURN vasscm.record_failure(transaction_id, 'unusable reply: ' || SQLERRM, http_status, left(raw, 1048576),
+                                     max_attempts, base_delay_seconds, max_delay_seconds);
     END;
     kind := parsed -> 'header' ->> 'Message_Type';
     IF kind NOT IN ('200', '299') THEN
-        RETURN vasscm.record_failure(transaction_id, format('reply of type %s, expected 200 or 299', kind), http_status, raw);
+        RETURN vasscm.record_failure(transaction_id, format('reply of type %s, expected 200 or 299', kind), http_status, raw,
+                                     max_attempts, base_delay_seconds, max_delay_seconds);
     END IF;
     IF parsed -> 'header' ->> 'Request_ID' IS DISTINCT FROM transaction_id::text THEN
         RETURN vasscm.record_failure(transaction_id,
-            format('reply answers %s, not this message', coalesce(parsed -> 'header' ->> 'Request_ID', 'nothing')), http_status, raw);
+            format('reply answers %s, not this message', coalesce(parsed -> 'header' ->> 'Request_ID', 'nothing')), http_status, raw,
+            max_attempts, base_delay_seconds, max_delay_seconds);
     END IF;
     why := vasscm._customs_header_problem(parsed -> 'header');
     IF why IS NOT NULL THEN
-        RETURN vasscm.record_failure(transaction_id, 'reply refused: ' || why, http_status, raw);
+        RETURN vasscm.record_failure(transaction_id, 'reply refused: ' || why, http_status, raw,
+                                     max_attempts, base_delay_seconds, max_delay_seconds);
     END IF;
     INSERT INTO vasscm.message_log (transaction_id, direction, kind, http_status, body) VALUES (transaction_id, 'in', 'reply', http_status, raw);
     SELECT * INTO o FROM vasscm.outbox x WHERE x.transaction_id = record_reply.transaction_id FOR UPDATE;
@@ -196,7 +203,7 @@ BEGIN
     RETURN CASE WHEN kind = '200' THEN 'accepted' ELSE 'rejected' END;
 END
 $$;
-COMMENT ON FUNCTION record_reply(uuid, text, int, text) IS 'Worker: records customs'' verified reply (200 / 299) to a message.';
+COMMENT ON FUNCTION record_reply(uuid, text, int, text, int, float8, float8) IS 'Worker: records customs'' verified reply (200 / 299) to a message.';
 
 -- An inbound body the worker refused (bad signature, unreadable, not for this port): logged,
 -- never stored. Such bodies come from anyone who can reach the endpoint, so the log keeps a

@@ -53,6 +53,8 @@ mod tests {
 
     fn setup(events: &str, mode: &str) -> i32 {
         Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
+        // A test never commits: interpret at the end of each statement instead of at commit.
+        Spi::run("SET CONSTRAINTS vasscm.captured_change_interpret IMMEDIATE").unwrap();
         Spi::run(
             "CREATE TABLE tos_moves (id int PRIMARY KEY, ctr text, fe text DEFAULT 'F', seal text, bl text, flow text DEFAULT 'NHAP',
                                      in_time timestamptz DEFAULT '2026-11-25 01:00:00+00', out_time timestamptz, truck text, decls text[])",
@@ -335,5 +337,48 @@ mod tests {
         assert!(xml.contains("<LIST_TK><SO_TK>308044805740</SO_TK><SO_TK>308044805741</SO_TK></LIST_TK>"), "{xml}");
         Spi::run("SELECT vasscm.unbind(id) FROM vasscm.binding WHERE message_type = '21'").unwrap();
         assert_eq!(count("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tos_moves'::regclass AND NOT tgisinternal"), 1);
+    }
+
+    /// `vasscm.interpret = async`: the trigger only records; `interpret()` (or a gate decision)
+    /// writes the ledger and the messages; the ledger counts a gate-out whatever its message.
+    #[pg_test]
+    fn async_capture_the_ledger_and_a_failed_mapping_run_again() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run(GATE_OUT_STATE).unwrap();
+        Spi::run("SET vasscm.interpret = 'async'").unwrap();
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S1', 'BL1')").unwrap();
+        Spi::run("UPDATE tos_moves SET out_time = '2026-11-26 01:00:00+00' WHERE id = 1").unwrap(); // no truck: the 21 is invalid
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 0, "captured only");
+        assert_eq!(count("SELECT count(*) FROM vasscm.captured_change"), 2);
+        assert_eq!(count("SELECT vasscm.interpret()"), 2);
+        assert_eq!(count("SELECT count(*) FROM vasscm.captured_change"), 0);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '21' AND status = 'invalid'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.movement WHERE kind IN ('gate_in', 'gate_out') AND undone_at IS NULL"), 2);
+        assert_eq!(count("SELECT count(*) FROM vasscm.gate_outs WHERE container_no = 'MSKU1234565' AND status = 'invalid'"), 1);
+        // The truck turned back: the gate-out is undone in the ledger (and its unsent 21 withdrawn).
+        Spi::run("UPDATE tos_moves SET out_time = NULL WHERE id = 1").unwrap();
+        Spi::run("SELECT vasscm.interpret()").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.gate_outs"), 0);
+        assert_eq!(count("SELECT count(*) FROM vasscm.movement WHERE kind = 'gate_out' AND undone_at IS NOT NULL"), 1);
+        // A mapping that raises: the TOS row goes in, the change is kept with the reason.
+        Spi::run(r#"SELECT vasscm.bind('tos_moves', '24', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''X''", "LOAI_HANG": "flow",
+            "SO_CONTAINER": "ctr", "LOAI_NIEM_PHONG": "''HANG_TAU''", "NIEM_PHONG_MOI": "seal", "LY_DO": "(1 / (id - 2))::text",
+            "THOI_GIAN": "in_time"}')"#).unwrap();
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (2, 'TGHU7654320', 'S2', 'BL2')").unwrap();
+        Spi::run("SELECT vasscm.interpret()").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.capture_failure WHERE error LIKE '%division by zero%'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '14' AND data ->> 'SO_CONTAINER' = 'TGHU7654320'"), 1,
+                   "the other binding of the row was interpreted");
+        // Fixed (unbind + bind), run again: one 24, the invalid record cancelled.
+        Spi::run("SELECT vasscm.unbind(id) FROM vasscm.binding WHERE message_type = '24'").unwrap();
+        Spi::run(r#"SELECT vasscm.bind('tos_moves', '24', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''X''", "LOAI_HANG": "flow",
+            "SO_CONTAINER": "ctr", "LOAI_NIEM_PHONG": "''HANG_TAU''", "NIEM_PHONG_MOI": "seal", "LY_DO": "''Kiểm tra''",
+            "THOI_GIAN": "in_time"}')"#).unwrap();
+        assert_eq!(count("SELECT vasscm.reinterpret_failures()"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.capture_failure"), 0);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '24' AND status = 'queued'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '14' AND data ->> 'SO_CONTAINER' = 'TGHU7654320'"), 1,
+                   "the gate-in is not interpreted twice");
+        assert_eq!(count("SELECT count(*) FROM vasscm.movement WHERE kind = 'seal_change' AND seal = 'S2'"), 1);
     }
 }

@@ -99,17 +99,21 @@ use crate::api::{build_message, check_message_data};
 #[allow(unused_imports)] // named in `requires` below
 use crate::capture::{_check_expression, _prepare};
 
+extension_sql_file!("../sql/binding.sql", name = "binding", requires = ["catalogue", _check_expression]);
 extension_sql_file!(
-    "../sql/capture.sql",
-    name = "capture",
-    requires = ["catalogue", _prepare, _check_expression, build_message, check_message_data]
+    "../sql/outbox.sql",
+    name = "outbox",
+    requires = ["binding", _prepare, build_message, check_message_data]
 );
+extension_sql_file!("../sql/capture.sql", name = "capture", requires = ["outbox"]);
 #[allow(unused_imports)] // named in `requires` below
 use crate::api::parse_message;
 #[allow(unused_imports)] // named in `requires` below
 use crate::settings::_customs_sender_codes;
 
-extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["capture", parse_message, _customs_sender_codes]);
+extension_sql_file!("../sql/ledger.sql", name = "ledger", requires = ["capture"]);
+extension_sql_file!("../sql/interpret.sql", name = "interpret", requires = ["ledger"]);
+extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["interpret", parse_message, _customs_sender_codes]);
 #[allow(unused_imports)] // named in `requires` below
 use crate::api::{is_valid_container_no, normalize_container_no};
 

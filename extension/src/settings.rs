@@ -1,6 +1,6 @@
 //! `vasscm.*` settings (GUCs): header defaults and limits for untrusted XML.
 
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use pgrx::prelude::*;
 use std::ffi::CString;
 use vasscm_core::{Direction, HeaderDefaults, Limits};
@@ -19,6 +19,20 @@ pub static PLACE_CODE: GucSetting<Option<CString>> = GucSetting::<Option<CString
 pub static MAX_MESSAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 /// `vasscm.max_xml_depth`: deepest element nesting accepted by the parser.
 pub static MAX_XML_DEPTH: GucSetting<i32> = GucSetting::<i32>::new(32);
+
+/// When captured TOS changes become ledger rows and messages (`vasscm.interpret`).
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum InterpretMode {
+    /// At the commit of the TOS transaction that made them (the default).
+    #[name = c"at_commit"]
+    AtCommit,
+    /// Later, by `vasscm.interpret()` (job, worker, or a reader catching up).
+    #[name = c"async"]
+    Async,
+}
+
+/// `vasscm.interpret`: when captured changes are interpreted (see `InterpretMode`).
+pub static INTERPRET: GucSetting<InterpretMode> = GucSetting::<InterpretMode>::new(InterpretMode::AtCommit);
 
 /// Registers the settings; called from `_PG_init`.
 pub fn register() {
@@ -59,6 +73,14 @@ pub fn register() {
         c"Supervision place code (MA_DIA_DIEM) written into messages vasscm builds itself (discrepancies, DISCHARGE_DONE, YARD_MAP, queries).",
         c"",
         &PLACE_CODE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"vasscm.interpret",
+        c"When captured TOS changes become ledger rows and messages: at_commit (in the TOS transaction) or async (vasscm.interpret()).",
+        c"async keeps the replica's apply at the cost of one insert per row; the job vasscm-interpret, the worker and every gate decision interpret what is pending.",
+        &INTERPRET,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -5,7 +5,7 @@
 //! from what the token offers (see [`crate::mechanism`]).
 
 use crate::config::Signing;
-use crate::mechanism::{Preference, SignMechanism};
+use crate::mechanism::SignMechanism;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::Rv;
 use cryptoki::mechanism::MechanismType;
@@ -65,8 +65,8 @@ pub enum HsmError {
     Mechanism {
         /// Token label.
         token: String,
-        /// The configured algorithm.
-        algorithm: String,
+        /// The configured algorithm (`rsa-sha256`, `rsa-sha1`).
+        algorithm: &'static str,
         /// The mechanisms that would do.
         needed: String,
         /// The RSA mechanisms the token has.
@@ -207,12 +207,9 @@ impl Hsm {
         let p = |e: cryptoki::error::Error| HsmError::Pkcs11(e.to_string());
         let (slot, token) = find_token(&pkcs11, &cfg.module, &cfg.token_label)?;
         let (can_sign, offered) = signing_mechanisms(&pkcs11, slot)?;
-        let preference = Preference::from_setting(&cfg.mechanism)
-            .ok_or_else(|| HsmError::Object(format!("[signing] mechanism {:?} is not auto, CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS", cfg.mechanism)))?;
-        let sha256 = SignMechanism::choose(SignatureAlgorithm::RsaSha256, &can_sign, preference);
-        let sha1 = SignMechanism::choose(SignatureAlgorithm::RsaSha1, &can_sign, preference);
-        let configured = SignatureAlgorithm::from_setting(&cfg.signature_algorithm)
-            .ok_or_else(|| HsmError::Object(format!("unknown signature_algorithm {:?}", cfg.signature_algorithm)))?;
+        let sha256 = SignMechanism::choose(SignatureAlgorithm::RsaSha256, &can_sign, cfg.mechanism);
+        let sha1 = SignMechanism::choose(SignatureAlgorithm::RsaSha1, &can_sign, cfg.mechanism);
+        let configured = cfg.signature_algorithm;
         let chosen = match configured {
             SignatureAlgorithm::RsaSha256 => sha256,
             SignatureAlgorithm::RsaSha1 => sha1,
@@ -220,7 +217,7 @@ impl Hsm {
         if chosen.is_none() {
             return Err(HsmError::Mechanism {
                 token: cfg.token_label.clone(),
-                algorithm: cfg.signature_algorithm.clone(),
+                algorithm: crate::config::algorithm_name(configured),
                 needed: SignMechanism::needed(configured).iter().map(|m| m.to_string()).collect::<Vec<_>>().join(" or "),
                 offered: if offered.is_empty() { "none".into() } else { offered.join(", ") },
             });

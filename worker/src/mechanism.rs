@@ -14,29 +14,22 @@ const SHA256_DIGEST_INFO: [u8; 19] =
 /// DER prefix of a SHA-1 `DigestInfo`.
 const SHA1_DIGEST_INFO: [u8; 15] = [0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
 
-/// What `[signing] mechanism` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What `[signing] mechanism` asks for: `auto` (default), `CKM_SHA256_RSA_PKCS` (the token
+/// hashes; `CKM_SHA1_RSA_PKCS` for RSA-SHA1 is implied, and accepted as a synonym) or
+/// `CKM_RSA_PKCS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 pub enum Preference {
     /// The token's hash-and-sign mechanism when it has it, else `CKM_RSA_PKCS` with the digest
     /// computed on the host.
+    #[default]
+    #[serde(rename = "auto")]
     Auto,
     /// Always the token's hash-and-sign mechanism.
+    #[serde(rename = "CKM_SHA256_RSA_PKCS", alias = "CKM_SHA1_RSA_PKCS")]
     Native,
     /// Always `CKM_RSA_PKCS` with the digest computed on the host.
+    #[serde(rename = "CKM_RSA_PKCS")]
     HostDigest,
-}
-
-impl Preference {
-    /// Reads the setting: `auto`, `CKM_SHA256_RSA_PKCS` (the token hashes; `CKM_SHA1_RSA_PKCS`
-    /// for RSA-SHA1 is implied) or `CKM_RSA_PKCS`.
-    pub fn from_setting(s: &str) -> Option<Preference> {
-        match s {
-            "auto" => Some(Preference::Auto),
-            "CKM_SHA256_RSA_PKCS" | "CKM_SHA1_RSA_PKCS" => Some(Preference::Native),
-            "CKM_RSA_PKCS" => Some(Preference::HostDigest),
-            _ => None,
-        }
-    }
 }
 
 /// The way one signature algorithm is made on the token.

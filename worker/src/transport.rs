@@ -1,6 +1,6 @@
 //! Sending a signed message to customs over HTTP(S), SOAP-wrapped or as plain XML.
 
-use crate::config::Customs;
+use crate::config::{Customs, TransportKind};
 use std::time::Duration;
 use vasscm_core::soap;
 
@@ -67,7 +67,7 @@ impl Transport {
     /// Sends one signed message and classifies what happened. A 2xx reply is returned as it
     /// came (SOAP or not): verifying it and taking the message out is [`crate::trust`]'s job.
     pub async fn send(&self, signed: &str) -> Outcome {
-        let soap = self.cfg.transport == "soap";
+        let soap = self.cfg.transport == TransportKind::Soap;
         let mut req = self.client.post(&self.cfg.url);
         req = if soap {
             req.header("Content-Type", "text/xml; charset=utf-8")

@@ -1,0 +1,271 @@
+-- Capture and interpretation: how a replicated TOS row change becomes ledger rows and messages.
+--
+-- Three stages, each in one place:
+--   1. capture  — vasscm._capture_change(), the one trigger of a bound TOS table: records the
+--                 row change (to_jsonb of the row) in vasscm.captured_change. One insert, in the
+--                 TOS transaction, no subtransaction, nothing that can raise on the TOS's data.
+--   2. interpret — vasscm.interpret(): takes the captured changes in order, evaluates every
+--                 binding of the table on them (set-based, as the binding's owner), and decides
+--                 what happened (vasscm._capture: a new event, a correction, an undone event,
+--                 archiving, a re-delivered row) → ledger rows (sql/ledger.sql) and messages.
+--                 A change that cannot be interpreted (a binding's expression raised) is kept in
+--                 vasscm.capture_failure with the reason, as an 'invalid' message, and
+--                 vasscm.reinterpret_failures() runs it again once the binding is fixed.
+--   3. send     — the worker (sql/worker.sql), unchanged.
+-- When: with vasscm.interpret = at_commit (the default) at the commit of the TOS transaction
+-- (a deferred trigger); with async, by the job vasscm-interpret, the worker, and every gate
+-- decision, which interprets what is pending before it answers: a worker that is down never
+-- makes the gate blind.
+
+CREATE TABLE captured_change (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source      oid NOT NULL,
+    op          "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    new_row     jsonb,
+    old_row     jsonb,
+    captured_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE captured_change IS 'TOS row changes captured by the bound tables'' trigger, waiting to be interpreted (vasscm.interpret); empty when nothing is pending.';
+
+-- Stage 1. The trigger function of every bound TOS table (one trigger per table, whatever the
+-- number of bindings). TG_ARGV[0] = 'old' keeps the old row of an UPDATE too (a binding's
+-- expressions read OLD.col). SECURITY DEFINER: TOS writers need no right on vasscm's tables.
+CREATE FUNCTION _capture_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO vasscm.captured_change (source, op, old_row) VALUES (TG_RELID, 'D', to_jsonb(OLD));
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO vasscm.captured_change (source, op, new_row) VALUES (TG_RELID, 'I', to_jsonb(NEW));
+    ELSIF TG_NARGS > 0 THEN
+        INSERT INTO vasscm.captured_change (source, op, new_row, old_row) VALUES (TG_RELID, 'U', to_jsonb(NEW), to_jsonb(OLD));
+    ELSE
+        INSERT INTO vasscm.captured_change (source, op, new_row) VALUES (TG_RELID, 'U', to_jsonb(NEW));
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION _capture_change() IS 'Capture trigger of bound TOS tables: one insert into vasscm.captured_change per row change.';
+
+-- (Re)creates the capture trigger of a TOS table for its active bindings (or drops it when it
+-- has none): AFTER the union of their events, keeping OLD when one of them reads it.
+CREATE FUNCTION _refresh_capture_trigger(source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ev       text[];
+    keep_old boolean;
+BEGIN
+    SELECT array_agg(DISTINCT e ORDER BY e), bool_or(coalesce(b.condition, '') || b.mapping::text ~* '\mold\s*\.')
+      INTO ev, keep_old
+      FROM vasscm.binding b CROSS JOIN LATERAL unnest(b.events) e
+     WHERE b.source = _refresh_capture_trigger.source AND b.active;
+    IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = source AND t.tgname = 'vasscm_capture') THEN
+        EXECUTE format('DROP TRIGGER vasscm_capture ON %s', source);
+    END IF;
+    IF ev IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('CREATE TRIGGER vasscm_capture AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION vasscm._capture_change(%s)',
+                   array_to_string(ev, ' OR '), source, CASE WHEN keep_old THEN '''old''' ELSE '' END);
+    -- Fire for rows applied by logical replication too (session_replication_role = replica).
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER vasscm_capture', source);
+END
+$$;
+
+-- Changes whose interpretation failed (a binding's expression raised on the row), kept with
+-- the reason until vasscm.reinterpret_failures() runs them again.
+CREATE TABLE capture_failure (
+    change_id   bigint NOT NULL,
+    source      oid NOT NULL,
+    op          "char" NOT NULL,
+    new_row     jsonb,
+    old_row     jsonb,
+    captured_at timestamptz NOT NULL,
+    binding_id  int REFERENCES binding,
+    error       text NOT NULL,
+    outbox_id   bigint REFERENCES outbox,
+    failed_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (change_id, binding_id)
+);
+COMMENT ON TABLE capture_failure IS 'Captured TOS changes a binding could not interpret, with the reason; vasscm.reinterpret_failures() runs them again.';
+
+-- Stage 2 for one batch of changes (ids in order): every active binding of each change's table,
+-- gate-ins first and gate-outs last (a row first seen already gated in and out is both, in that
+-- order), mapped set-based by vasscm._binding_map_N, then vasscm._capture decides per change.
+-- `only_message_type`: just the bindings of that form (running a failure again).
+CREATE FUNCTION _interpret_changes(changes captured_change[], only_message_type text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bnd vasscm.binding;
+    m record;
+BEGIN
+    IF changes IS NULL OR cardinality(changes) = 0 THEN
+        RETURN 0;
+    END IF;
+    FOR m IN
+        WITH c AS (SELECT * FROM unnest(changes)),
+             bs AS (SELECT x.* FROM vasscm.binding x
+                     WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
+                       AND (only_message_type IS NULL OR x.message_type = only_message_type))
+        SELECT bs.id AS binding_id, mapped.*
+          FROM bs
+          CROSS JOIN LATERAL vasscm._map_changes(bs.id,
+                (SELECT array_agg(c.id ORDER BY c.id) FROM c
+                  WHERE c.source = bs.source::oid
+                    AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mapped
+         ORDER BY mapped.change_id,
+                  CASE WHEN bs.message_type IN ('21', '22') THEN 2 WHEN bs.message_type IN ('14', '15') THEN 0 ELSE 1 END,
+                  bs.id
+    LOOP
+        SELECT * INTO bnd FROM vasscm.binding x WHERE x.id = m.binding_id;
+        BEGIN
+            IF m.error IS NOT NULL THEN
+                RAISE EXCEPTION USING MESSAGE = m.error, ERRCODE = coalesce(m.sql_state, 'XX000');
+            END IF;
+            IF m.ok IS TRUE AND m.op = 'D' THEN
+                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'DELETE', m.data, m.key);
+            ELSIF m.ok IS TRUE THEN
+                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text,
+                                        CASE m.op WHEN 'I' THEN 'INSERT' ELSE 'UPDATE' END, m.data, m.key);
+            ELSIF m.op = 'U' AND bnd.message_type IN ('14', '15', '21', '22')
+                  AND coalesce(bnd.condition, '') !~* '\mold\s*\.' THEN
+                -- A condition saying that the event happened is false again when the TOS undoes it.
+                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'UNDONE', NULL, m.key);
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM vasscm._capture_failed(bnd.id, bnd.message_type, bnd.source::text, m.change_id, SQLSTATE, SQLERRM);
+        END;
+    END LOOP;
+    RETURN cardinality(changes);
+END
+$$;
+
+-- The mapping of a batch of changes by one binding, as the binding's owner. A change whose
+-- expressions raise is mapped alone to find it, and comes back with its error.
+CREATE FUNCTION _map_changes(binding_id int, ids bigint[])
+RETURNS TABLE (change_id bigint, op "char", ok boolean, data jsonb, key jsonb, error text, sql_state text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ops  "char"[];
+    news jsonb[];
+    olds jsonb[];
+    i    int;
+BEGIN
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(c.op ORDER BY c.id), array_agg(c.new_row ORDER BY c.id), array_agg(c.old_row ORDER BY c.id)
+      INTO ops, news, olds FROM vasscm.captured_change c WHERE c.id = ANY (ids);
+    BEGIN
+        RETURN QUERY EXECUTE format('SELECT m.change_id, m.op, m.ok, m.data, m.key, NULL::text, NULL::text FROM vasscm._binding_map_%s($1, $2, $3, $4) m', binding_id)
+            USING ids, ops, news, olds;
+        RETURN;
+    EXCEPTION WHEN OTHERS THEN
+        NULL;   -- one of the rows: map them one by one below
+    END;
+    FOR i IN 1 .. cardinality(ids) LOOP
+        BEGIN
+            RETURN QUERY EXECUTE format('SELECT m.change_id, m.op, m.ok, m.data, m.key, NULL::text, NULL::text FROM vasscm._binding_map_%s($1, $2, $3, $4) m', binding_id)
+                USING ARRAY[ids[i]], ARRAY[ops[i]], ARRAY[news[i]], ARRAY[olds[i]];
+        EXCEPTION WHEN OTHERS THEN
+            change_id := ids[i]; op := ops[i]; ok := NULL; data := NULL; key := NULL;
+            error := SQLERRM; sql_state := SQLSTATE;
+            RETURN NEXT;
+        END;
+    END LOOP;
+END
+$$;
+
+-- Interprets pending captured changes, oldest first, at most `max_changes` (all when NULL);
+-- returns how many. One interpreter at a time (the others wait, then find nothing left).
+CREATE FUNCTION interpret(max_changes int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    batch vasscm.captured_change[];
+    total bigint := 0;
+    step  int := 5000;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
+    LOOP
+        SELECT array_agg(c ORDER BY c.id) INTO batch
+          FROM (SELECT * FROM vasscm.captured_change ORDER BY id
+                 LIMIT least(step, coalesce(max_changes - total, step))) c;
+        EXIT WHEN batch IS NULL;
+        PERFORM vasscm._interpret_changes(batch);
+        DELETE FROM vasscm.captured_change WHERE id = ANY (SELECT (unnest(batch)).id);
+        total := total + cardinality(batch);
+        EXIT WHEN max_changes IS NOT NULL AND total >= max_changes;
+    END LOOP;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION interpret(int) IS 'Interprets the captured TOS changes still pending (ledger rows and messages); returns how many. Run by the job vasscm-interpret, the worker and gate decisions when vasscm.interpret = async.';
+
+-- With vasscm.interpret = at_commit: the changes of this transaction are interpreted when it
+-- commits (deferred trigger; the first firing takes them all, the others find nothing).
+CREATE FUNCTION _interpret_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM vasscm.captured_change c WHERE c.id = NEW.id) THEN
+        RETURN NULL;   -- taken by an earlier firing of this transaction
+    END IF;
+    BEGIN
+        PERFORM vasscm.interpret();
+    EXCEPTION WHEN OTHERS THEN
+        -- Never fail the TOS's commit: the changes stay captured for vasscm.interpret().
+        RAISE WARNING 'vasscm: interpreting at commit failed, the changes stay for vasscm.interpret(): %', SQLERRM;
+    END;
+    RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER captured_change_interpret AFTER INSERT ON captured_change
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (current_setting('vasscm.interpret', true) IS DISTINCT FROM 'async')
+    EXECUTE FUNCTION _interpret_at_commit();
+ALTER TABLE captured_change ENABLE ALWAYS TRIGGER captured_change_interpret;
+
+-- Before a decision that reads the ledger: interprets whatever is pending (async mode, or
+-- changes left by a failed commit-time interpretation).
+CREATE FUNCTION _catch_up() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM vasscm.captured_change) THEN
+        PERFORM vasscm.interpret();
+    END IF;
+END
+$$;
+
+-- Runs failed changes again, after the binding was fixed (replaced by vasscm.unbind + vasscm.bind,
+-- or the data it reads corrected): their 'invalid' messages are cancelled and each change is
+-- interpreted again, in the original order, by the active bindings of its table for the form
+-- that failed. `binding_id`: only the failures of that (old) binding. Returns how many.
+CREATE FUNCTION reinterpret_failures(binding_id int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f vasscm.capture_failure;
+    n bigint := 0;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
+    FOR f IN SELECT * FROM vasscm.capture_failure cf
+              WHERE reinterpret_failures.binding_id IS NULL OR cf.binding_id = reinterpret_failures.binding_id
+              ORDER BY cf.change_id, cf.binding_id FOR UPDATE LOOP
+        IF f.outbox_id IS NOT NULL THEN
+            PERFORM vasscm._set_status(f.outbox_id, 'cancelled', 'interpreted again (vasscm.reinterpret_failures)');
+        END IF;
+        DELETE FROM vasscm.capture_failure cf WHERE cf.change_id = f.change_id AND cf.binding_id = f.binding_id;
+        INSERT INTO vasscm.captured_change (id, source, op, new_row, old_row, captured_at) OVERRIDING SYSTEM VALUE
+        VALUES (f.change_id, f.source, f.op, f.new_row, f.old_row, f.captured_at);
+        PERFORM vasscm._interpret_changes(ARRAY[ROW(f.change_id, f.source, f.op, f.new_row, f.old_row, f.captured_at)::vasscm.captured_change],
+                                          (SELECT b.message_type FROM vasscm.binding b WHERE b.id = f.binding_id));
+        DELETE FROM vasscm.captured_change c WHERE c.id = f.change_id;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION reinterpret_failures(int) IS 'Admin: interprets again the captured changes a binding could not map (after fixing it); returns how many.';
+
+-- Backups: captured changes not interpreted yet, and failures, are kept by pg_dump.
+SELECT pg_catalog.pg_extension_config_dump('vasscm.captured_change', '');
+SELECT pg_catalog.pg_extension_config_dump('vasscm.captured_change_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('vasscm.capture_failure', '');

@@ -1,0 +1,138 @@
+-- The port movement ledger: one row per physical event in the yard (a gate-in, a gate-out
+-- trip, a seal change, a strip, a stuff), written when captured TOS changes are interpreted
+-- (sql/interpret.sql), with what customs cares about and the TOS identity it came from.
+--
+-- It is the truth of what happened, independent of the state of any message: a gate-out
+-- counts whether its 21 / 22 is queued, dead, rejected or invalid. A correction in the TOS
+-- (a weighbridge ticket, a typed B/L) changes the row (the ledger follows the TOS); an event
+-- undone in the TOS (a truck turned back, a mistaken gate-in) is marked undone; the TOS
+-- archiving finished moves changes nothing. `outbox_id` is the message standing for the event
+-- now (messages reference ledger rows through it; a corrected gate-out moves it to the new one).
+
+-- Which port → customs forms report a physical event, and of what kind.
+CREATE TABLE movement_kind (
+    message_type text PRIMARY KEY,
+    kind         text NOT NULL CHECK (kind IN ('gate_in', 'gate_out', 'seal_change', 'strip', 'stuff'))
+);
+COMMENT ON TABLE movement_kind IS 'The forms that report a physical event (gate-in 14/15, gate-out 21/22, seal change 24, strip 20, stuff 23) and its kind in the movement ledger.';
+INSERT INTO movement_kind VALUES ('14', 'gate_in'), ('15', 'gate_in'), ('21', 'gate_out'), ('22', 'gate_out'),
+                                 ('24', 'seal_change'), ('20', 'strip'), ('23', 'stuff');
+
+CREATE TABLE movement (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind          text NOT NULL CHECK (kind IN ('gate_in', 'gate_out', 'seal_change', 'strip', 'stuff')),
+    message_type  text NOT NULL,
+    container_no  text,
+    bl_no         text,
+    declarations  text[] NOT NULL DEFAULT '{}',
+    quantity      numeric,
+    quantity_unit text,
+    weight_kg     numeric,
+    volume_m3     numeric,
+    vehicle       text,
+    vehicle_no    text,
+    seal          text,
+    happened_at   timestamptz NOT NULL,
+    facts         jsonb NOT NULL,
+    binding_id    int REFERENCES binding,
+    source_table  text,
+    source_key    jsonb,
+    outbox_id     bigint REFERENCES outbox,
+    recorded_at   timestamptz NOT NULL DEFAULT now(),
+    corrected_at  timestamptz,
+    undone_at     timestamptz,
+    undone_reason text
+);
+COMMENT ON TABLE movement IS 'Port movement ledger: one row per physical event (gate-in, gate-out trip, seal change, strip, stuff), as the TOS says it happened, whatever became of its message.';
+COMMENT ON COLUMN movement.facts IS 'The mapped TOS data of the event as it stands now (after corrections).';
+COMMENT ON COLUMN movement.outbox_id IS 'The message standing for the event now (a corrected gate-out: the corrected one).';
+COMMENT ON COLUMN movement.undone_at IS 'Set when the TOS undid the event (truck turned back, mistaken gate-in deleted); an undone event does not count.';
+CREATE INDEX movement_by_container ON movement (container_no, kind) WHERE undone_at IS NULL;
+CREATE INDEX movement_by_bl ON movement (bl_no, kind) WHERE undone_at IS NULL AND bl_no IS NOT NULL;
+CREATE INDEX movement_by_source ON movement (binding_id, source_key) WHERE binding_id IS NOT NULL;
+CREATE INDEX movement_by_outbox ON movement (outbox_id);
+
+-- The ledger columns of an event from its mapped (catalogue) data.
+CREATE FUNCTION _movement_columns(data jsonb, OUT container_no text, OUT bl_no text, OUT declarations text[],
+                                  OUT quantity numeric, OUT quantity_unit text, OUT weight_kg numeric, OUT volume_m3 numeric,
+                                  OUT vehicle text, OUT vehicle_no text, OUT seal text, OUT happened_at timestamptz)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    container_no := data ->> 'SO_CONTAINER';
+    bl_no := vasscm._norm(data ->> 'SO_VAN_DON');
+    declarations := ARRAY(SELECT DISTINCT d FROM (
+                        SELECT upper(trim(x)) AS d FROM jsonb_array_elements_text(
+                            CASE jsonb_typeof(data -> 'LIST_TK') WHEN 'array' THEN data -> 'LIST_TK' ELSE '[]' END) x
+                        UNION ALL SELECT upper(trim(data ->> 'SO_TK'))) s WHERE coalesce(d, '') <> '');
+    vehicle := data ->> 'PHUONG_TIEN';
+    vehicle_no := data ->> 'SO_PHUONG_TIEN';
+    seal := coalesce(data ->> 'NIEM_PHONG_MOI', data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG');
+    quantity_unit := nullif(upper(trim(data ->> 'DVT_SO_LUONG')), '');
+    BEGIN
+        quantity := (data ->> 'SO_LUONG')::numeric;
+        weight_kg := vasscm._kg((data ->> 'TRONG_LUONG')::numeric, data ->> 'DVT_TRONG_LUONG');
+        volume_m3 := (data ->> 'THE_TICH_M3')::numeric;
+    EXCEPTION WHEN invalid_text_representation THEN
+        NULL;   -- the message is invalid anyway (its checks say why); the ledger keeps what it can read
+    END;
+    BEGIN
+        happened_at := (data ->> 'THOI_GIAN')::timestamptz;
+    EXCEPTION WHEN OTHERS THEN
+        happened_at := NULL;
+    END;
+    happened_at := coalesce(happened_at, now());
+END
+$$;
+
+-- Records a new physical event; returns the ledger row.
+CREATE FUNCTION _record_movement(message_type text, data jsonb, binding_id int, source_table text, source_key jsonb,
+                                 outbox_id bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k  text := (SELECT m.kind FROM vasscm.movement_kind m WHERE m.message_type = _record_movement.message_type);
+    c  record;
+    id bigint;
+BEGIN
+    IF k IS NULL THEN
+        RETURN NULL;
+    END IF;
+    c := vasscm._movement_columns(data);
+    INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
+                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, binding_id, source_table, source_key,
+                                 outbox_id)
+    VALUES (k, message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
+            c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, data, binding_id, source_table, source_key,
+            outbox_id)
+    RETURNING movement.id INTO id;
+    RETURN id;
+END
+$$;
+
+-- The TOS corrected an event's facts: the ledger follows (and points at the message standing
+-- for it now, if a new one replaced it).
+CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record := vasscm._movement_columns(data);
+BEGIN
+    UPDATE vasscm.movement m
+       SET container_no = c.container_no, bl_no = c.bl_no, declarations = c.declarations, quantity = c.quantity,
+           quantity_unit = c.quantity_unit, weight_kg = c.weight_kg, volume_m3 = c.volume_m3, vehicle = c.vehicle,
+           vehicle_no = c.vehicle_no,
+           seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG') END,
+           happened_at = c.happened_at, facts = data, corrected_at = now(),
+           outbox_id = coalesce(new_outbox_id, m.outbox_id)
+     WHERE m.outbox_id = _correct_movement.outbox_id AND m.undone_at IS NULL;
+END
+$$;
+
+-- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
+CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
+     WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL
+$$;
+
+-- Backups: the ledger is kept by pg_dump like the rest of vasscm's data.
+SELECT pg_catalog.pg_extension_config_dump('vasscm.movement', '');
+SELECT pg_catalog.pg_extension_config_dump('vasscm.movement_id_seq', '');
