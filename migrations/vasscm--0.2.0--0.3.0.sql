@@ -255,6 +255,7 @@ CREATE TABLE movement (
     seal          text,
     happened_at   timestamptz NOT NULL,
     facts         jsonb NOT NULL,
+    source_data   jsonb,
     binding_id    int REFERENCES binding,
     source_table  text,
     source_key    jsonb,
@@ -265,7 +266,8 @@ CREATE TABLE movement (
     undone_reason text
 );
 COMMENT ON TABLE movement IS 'Port movement ledger: one row per physical event (gate-in, gate-out trip, seal change, strip, stuff), as the TOS says it happened, whatever became of its message.';
-COMMENT ON COLUMN movement.facts IS 'The mapped TOS data of the event as it stands now (after corrections).';
+COMMENT ON COLUMN movement.facts IS 'The event''s data as it stands now (after corrections), as checked for its message.';
+COMMENT ON COLUMN movement.source_data IS 'The binding''s mapping of the TOS row as last interpreted: a change mapping to the same facts (a yard move, a re-delivered row) is nothing.';
 COMMENT ON COLUMN movement.outbox_id IS 'The message standing for the event now (a corrected gate-out: the corrected one).';
 COMMENT ON COLUMN movement.undone_at IS 'Set when the TOS undid the event (truck turned back, mistaken gate-in deleted); an undone event does not count.';
 CREATE INDEX movement_by_container ON movement (container_no, kind) WHERE undone_at IS NULL;
@@ -305,10 +307,13 @@ BEGIN
 END
 $$;
 
--- Records a new physical event; returns the ledger row.
+-- Records a physical event; returns the ledger row. An event of a TOS identity (binding,
+-- source key) already in the ledger and not undone is that event, corrected (its message may
+-- have been replaced: customs rejected it, an operator declined it).
 CREATE FUNCTION _record_movement(message_type text, data jsonb, binding_id int, source_table text, source_key jsonb,
-                                 outbox_id bigint) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+                                 outbox_id bigint, source_data jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics
 DECLARE
     k  text := (SELECT m.kind FROM vasscm.movement_kind m WHERE m.message_type = _record_movement.message_type);
     c  record;
@@ -317,13 +322,23 @@ BEGIN
     IF k IS NULL THEN
         RETURN NULL;
     END IF;
+    IF binding_id IS NOT NULL AND source_key IS NOT NULL AND k IN ('gate_in', 'gate_out') THEN
+        SELECT m.id INTO id FROM vasscm.movement m
+         WHERE m.binding_id = _record_movement.binding_id AND m.source_key = _record_movement.source_key
+           AND m.kind = k AND m.undone_at IS NULL
+         LIMIT 1;   -- one live event per identity (no ORDER BY: never a walk of the primary key)
+        IF id IS NOT NULL THEN
+            PERFORM vasscm._correct_movement(m.outbox_id, data, outbox_id, source_data) FROM vasscm.movement m WHERE m.id = id;
+            RETURN id;
+        END IF;
+    END IF;
     c := vasscm._movement_columns(data);
     INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
-                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, binding_id, source_table, source_key,
-                                 outbox_id)
+                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, source_data, binding_id, source_table,
+                                 source_key, outbox_id)
     VALUES (k, message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
-            c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, data, binding_id, source_table, source_key,
-            outbox_id)
+            c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, data, source_data, binding_id, source_table,
+            source_key, outbox_id)
     RETURNING movement.id INTO id;
     RETURN id;
 END
@@ -331,8 +346,10 @@ $$;
 
 -- The TOS corrected an event's facts: the ledger follows (and points at the message standing
 -- for it now, if a new one replaced it).
-CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL,
+                                  source_data jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics
 DECLARE
     c record := vasscm._movement_columns(data);
 BEGIN
@@ -342,6 +359,7 @@ BEGIN
            vehicle_no = c.vehicle_no,
            seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG') END,
            happened_at = c.happened_at, facts = data, corrected_at = now(),
+           source_data = coalesce(_correct_movement.source_data, m.source_data),
            outbox_id = coalesce(new_outbox_id, m.outbox_id)
      WHERE m.outbox_id = _correct_movement.outbox_id AND m.undone_at IS NULL;
 END
@@ -349,7 +367,7 @@ $$;
 
 -- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
 CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET jit = off AS $$
     UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
      WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL
 $$;
@@ -380,16 +398,25 @@ SELECT pg_catalog.pg_extension_config_dump('vasscm.movement_id_seq', '');
 CREATE TABLE captured_change (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source      oid NOT NULL,
-    op          "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    op          "char" NOT NULL,   -- I, U, D
     new_row     jsonb,
     old_row     jsonb,
     captured_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE captured_change IS 'TOS row changes captured by the bound tables'' trigger, waiting to be interpreted (vasscm.interpret); empty when nothing is pending.';
 
+-- With vasscm.interpret = at_commit, a transaction that captured changes leaves one row here
+-- (its first capture does); a deferred trigger on it interprets at commit.
+CREATE TABLE interpret_request (
+    requested_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE interpret_request IS 'One row per transaction that captured changes to interpret at its commit (vasscm.interpret = at_commit); empty between transactions.';
+
 -- Stage 1. The trigger function of every bound TOS table (one trigger per table, whatever the
 -- number of bindings). TG_ARGV[0] = 'old' keeps the old row of an UPDATE too (a binding's
 -- expressions read OLD.col). SECURITY DEFINER: TOS writers need no right on vasscm's tables.
+-- One insert per row; the first capture of a transaction to interpret at commit also asks for
+-- that (once per transaction, remembered in a transaction-local setting).
 CREATE FUNCTION _capture_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -401,6 +428,11 @@ BEGIN
         INSERT INTO vasscm.captured_change (source, op, new_row, old_row) VALUES (TG_RELID, 'U', to_jsonb(NEW), to_jsonb(OLD));
     ELSE
         INSERT INTO vasscm.captured_change (source, op, new_row) VALUES (TG_RELID, 'U', to_jsonb(NEW));
+    END IF;
+    IF current_setting('vasscm.interpret', true) IS DISTINCT FROM 'async'
+       AND current_setting('vasscm.interpret_requested', true) IS DISTINCT FROM 'on' THEN
+        PERFORM set_config('vasscm.interpret_requested', 'on', true);
+        INSERT INTO vasscm.interpret_request DEFAULT VALUES;
     END IF;
     RETURN NULL;
 END
@@ -451,13 +483,22 @@ COMMENT ON TABLE capture_failure IS 'Captured TOS changes a binding could not in
 
 -- Stage 2 for one batch of changes (ids in order): every active binding of each change's table,
 -- gate-ins first and gate-outs last (a row first seen already gated in and out is both, in that
--- order), mapped set-based by vasscm._binding_map_N, then vasscm._capture decides per change.
+-- order), mapped set-based by vasscm._binding_map_N. A gate event's change that maps to the
+-- facts the ledger already holds for its TOS identity (a yard move, an upsert replayed, a row
+-- re-delivered or reloaded), with nothing else before it in the batch, is nothing: decided
+-- here, set-based. The others go to vasscm._capture, one by one, in capture order.
 -- `only_message_type`: just the bindings of that form (running a failure again).
 CREATE FUNCTION _interpret_changes(changes captured_change[], only_message_type text DEFAULT NULL) RETURNS int
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    -- the ledger grows within one large transaction faster than its statistics: index lookups only
+    SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    bnd vasscm.binding;
-    m record;
+    bnd    vasscm.binding;
+    m      record;
+    -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
+    moved_binding int[] := '{}';
+    moved_key     jsonb[] := '{}';
+    moved_data    jsonb[] := '{}';
 BEGIN
     IF changes IS NULL OR cardinality(changes) = 0 THEN
         RETURN 0;
@@ -466,17 +507,43 @@ BEGIN
         WITH c AS (SELECT * FROM unnest(changes)),
              bs AS (SELECT x.* FROM vasscm.binding x
                      WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
-                       AND (only_message_type IS NULL OR x.message_type = only_message_type))
-        SELECT bs.id AS binding_id, mapped.*
-          FROM bs
-          CROSS JOIN LATERAL vasscm._map_changes(bs.id,
-                (SELECT array_agg(c.id ORDER BY c.id) FROM c
-                  WHERE c.source = bs.source::oid
-                    AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mapped
-         ORDER BY mapped.change_id,
-                  CASE WHEN bs.message_type IN ('21', '22') THEN 2 WHEN bs.message_type IN ('14', '15') THEN 0 ELSE 1 END,
-                  bs.id
+                       AND (only_message_type IS NULL OR x.message_type = only_message_type)),
+             mapped AS (
+                SELECT bs.id AS binding_id, bs.message_type AS form,
+                       coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
+                  FROM bs
+                  CROSS JOIN LATERAL vasscm._map_changes(bs.id,
+                        (SELECT array_agg(c.id ORDER BY c.id) FROM c
+                          WHERE c.source = bs.source::oid
+                            AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mp),
+             judged AS (
+                SELECT mapped.*,
+                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                                AND mapped.form IN ('14', '15', '21', '22')
+                                AND live.source_data IS NOT NULL
+                                AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
+                                false) AS same,
+                       live.source_data
+                  FROM mapped
+                  LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
+                                      WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
+                                        AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
+                                      LIMIT 1) live ON true)
+        SELECT judged.*,
+               bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing
+          FROM judged
+         ORDER BY judged.change_id,
+                  CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END,
+                  judged.binding_id
     LOOP
+        IF m.nothing THEN
+            IF m.data IS DISTINCT FROM m.source_data THEN
+                moved_binding := array_append(moved_binding, m.binding_id);
+                moved_key := array_append(moved_key, m.key);
+                moved_data := array_append(moved_data, m.data);
+            END IF;
+            CONTINUE;
+        END IF;
         SELECT * INTO bnd FROM vasscm.binding x WHERE x.id = m.binding_id;
         BEGIN
             IF m.error IS NOT NULL THEN
@@ -496,6 +563,11 @@ BEGIN
             PERFORM vasscm._capture_failed(bnd.id, bnd.message_type, bnd.source::text, m.change_id, SQLSTATE, SQLERRM);
         END;
     END LOOP;
+    UPDATE vasscm.movement mv SET source_data = x.data
+      FROM (SELECT DISTINCT ON (b, k) b, k, d AS data
+              FROM unnest(moved_binding, moved_key, moved_data) WITH ORDINALITY AS u(b, k, d, n)
+             ORDER BY b, k, n DESC) x
+     WHERE mv.binding_id = x.b AND mv.source_key = x.k AND mv.undone_at IS NULL;
     RETURN cardinality(changes);
 END
 $$;
@@ -539,7 +611,7 @@ $$;
 -- Interprets pending captured changes, oldest first, at most `max_changes` (all when NULL);
 -- returns how many. One interpreter at a time (the others wait, then find nothing left).
 CREATE FUNCTION interpret(max_changes int DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     batch vasscm.captured_change[];
     total bigint := 0;
@@ -562,13 +634,13 @@ $$;
 COMMENT ON FUNCTION interpret(int) IS 'Interprets the captured TOS changes still pending (ledger rows and messages); returns how many. Run by the job vasscm-interpret, the worker and gate decisions when vasscm.interpret = async.';
 
 -- With vasscm.interpret = at_commit: the changes of this transaction are interpreted when it
--- commits (deferred trigger; the first firing takes them all, the others find nothing).
+-- commits (or at the end of the statement with SET CONSTRAINTS … IMMEDIATE; the next capture
+-- then asks again).
 CREATE FUNCTION _interpret_at_commit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM vasscm.captured_change c WHERE c.id = NEW.id) THEN
-        RETURN NULL;   -- taken by an earlier firing of this transaction
-    END IF;
+    PERFORM set_config('vasscm.interpret_requested', '', true);
+    DELETE FROM vasscm.interpret_request;
     BEGIN
         PERFORM vasscm.interpret();
     EXCEPTION WHEN OTHERS THEN
@@ -578,11 +650,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE CONSTRAINT TRIGGER captured_change_interpret AFTER INSERT ON captured_change
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN (current_setting('vasscm.interpret', true) IS DISTINCT FROM 'async')
-    EXECUTE FUNCTION _interpret_at_commit();
-ALTER TABLE captured_change ENABLE ALWAYS TRIGGER captured_change_interpret;
+CREATE CONSTRAINT TRIGGER interpret_at_commit AFTER INSERT ON interpret_request
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION _interpret_at_commit();
+ALTER TABLE interpret_request ENABLE ALWAYS TRIGGER interpret_at_commit;
 
 -- Before a decision that reads the ledger: interprets whatever is pending (async mode, or
 -- changes left by a failed commit-time interpretation).
@@ -706,7 +776,7 @@ BEGIN
     IF kind IS NULL OR source_key IS NULL THEN
         IF op IN ('INSERT', 'UPDATE') THEN
             r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
-            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id);
+            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id, data);
             IF message_type = '24' THEN
                 PERFORM vasscm._withdraw_explained_amendments(r.data ->> 'SO_CONTAINER', ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'],
                     r.data ->> 'NIEM_PHONG_MOI', 'the seal change (24) reports the new seal; the gate-in stays as the box arrived');
@@ -745,7 +815,7 @@ BEGIN
         cur := vasscm._take_back_withdrawal(binding_id, source_key, message_type);
         IF cur.id IS NULL THEN
             r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
-            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id);
+            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id, data);
             RETURN;
         END IF;
         UPDATE vasscm.movement m SET undone_at = NULL, undone_reason = NULL WHERE m.outbox_id = cur.id;
@@ -774,7 +844,7 @@ BEGIN
     IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
         -- Not sent yet: the same message, rebuilt; customs only ever sees the corrected one.
         PERFORM vasscm._reprepare(cur.id, data, format('corrected in %s before it was sent', source_table));
-        PERFORM vasscm._correct_movement(cur.id, (SELECT o.data FROM vasscm.outbox o WHERE o.id = cur.id));
+        PERFORM vasscm._correct_movement(cur.id, (SELECT o.data FROM vasscm.outbox o WHERE o.id = cur.id), NULL, data);
         RETURN;
     END IF;
     IF kind = 'gate_in' THEN
@@ -782,14 +852,19 @@ BEGIN
             data || jsonb_build_object('TRANSACTION_ID_GOC', cur.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
                                        'LY_DO', 'Cập nhật thông tin trong TOS / corrected in the TOS'),
             mode, binding_id, source_table, source_key, data, cur.transaction_id, cur.order_key, reason);
-        PERFORM vasscm._correct_movement(cur.id, r.data);
+        PERFORM vasscm._correct_movement(cur.id, r.data, NULL, data);
+        -- Held a moment (vasscm.amendment_delay_seconds): a seal change or strip interpreted in a
+        -- following transaction withdraws it if it only carried their result.
+        UPDATE vasscm.outbox o
+           SET next_attempt_at = now() + make_interval(secs => coalesce(nullif(current_setting('vasscm.amendment_delay_seconds', true), '')::int, 10))
+         WHERE o.id = r.id AND o.status = 'queued';
     ELSE
         -- Customs has (or may have: a dead message may have arrived) the pass: ask to cancel it,
         -- then the corrected gate-out. The ledger's trip is the same one, corrected.
         PERFORM vasscm._withdraw(cur, mode, 'Điều chỉnh trong TOS (phiếu cân) / corrected in the TOS (weighbridge ticket)',
                                  format('corrected in %s', source_table));
         r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, cur.order_key, reason);
-        PERFORM vasscm._correct_movement(cur.id, r.data, r.id);
+        PERFORM vasscm._correct_movement(cur.id, r.data, r.id, data);
     END IF;
 END
 $$;
@@ -939,7 +1014,7 @@ BEGIN
         IF jsonb_strip_nulls(fixed) - info = jsonb_strip_nulls(prev) - info THEN
             PERFORM vasscm._set_status(a.id, 'cancelled', why);
             -- the ledger's gate-in keeps the facts it arrived with
-            PERFORM vasscm._correct_movement(o.id, prev) FROM vasscm.outbox o WHERE o.transaction_id = a.original_transaction_id;
+            PERFORM vasscm._correct_movement(o.id, prev, NULL, prev) FROM vasscm.outbox o WHERE o.transaction_id = a.original_transaction_id;
         END IF;
     END LOOP;
 END
@@ -1173,19 +1248,21 @@ $regenerate$;
 -- Gate-outs and "already left" read the movement ledger (sql/clearance.sql); the ledger starts
 -- with the gate events already in the outbox (as they stand: amended, undone, corrected).
 INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
-                             volume_m3, vehicle, vehicle_no, seal, happened_at, facts, binding_id, source_table, source_key,
-                             outbox_id, recorded_at, undone_at, undone_reason)
+                             volume_m3, vehicle, vehicle_no, seal, happened_at, facts, source_data, binding_id, source_table,
+                             source_key, outbox_id, recorded_at, undone_at, undone_reason)
 SELECT k.kind, o.message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
        c.volume_m3, c.vehicle, c.vehicle_no, c.seal,
-       CASE WHEN f.data ? 'THOI_GIAN' THEN c.happened_at ELSE o.created_at END, f.data, o.binding_id, o.source_table,
-       o.source_key, o.id, o.created_at, w.created_at,
+       CASE WHEN f.data ? 'THOI_GIAN' THEN c.happened_at ELSE o.created_at END, f.data, f.source_data, o.binding_id,
+       o.source_table, o.source_key, o.id, o.created_at, w.created_at,
        CASE WHEN w.id IS NOT NULL THEN format('withdrawn before 0.3.0 (%s)', w.message_type) END
   FROM vasscm.outbox o
   JOIN vasscm.movement_kind k ON k.message_type = o.message_type
- CROSS JOIN LATERAL (SELECT coalesce((SELECT a.data FROM vasscm.outbox a
-                                       WHERE a.original_transaction_id = o.transaction_id AND a.message_type = '16'
-                                         AND a.status NOT IN ('cancelled', 'rejected')
-                                       ORDER BY a.id DESC LIMIT 1), o.data) AS data) f
+ CROSS JOIN LATERAL (SELECT coalesce(a.data, o.data) AS data, coalesce(a.source_data, o.source_data) AS source_data
+                       FROM (SELECT NULL) one
+                       LEFT JOIN LATERAL (SELECT x.data, x.source_data FROM vasscm.outbox x
+                                           WHERE x.original_transaction_id = o.transaction_id AND x.message_type = '16'
+                                             AND x.status NOT IN ('cancelled', 'rejected')
+                                           ORDER BY x.id DESC LIMIT 1) a ON true) f
  CROSS JOIN LATERAL vasscm._movement_columns(f.data) c
   LEFT JOIN LATERAL (SELECT x.id, x.message_type, x.created_at FROM vasscm.outbox x
                       WHERE x.original_transaction_id = o.transaction_id AND x.message_type IN ('17', 'CANCEL_PASSED')
@@ -1260,8 +1337,8 @@ INSERT INTO job VALUES
     ('vasscm-interpret', '* * * * *', 'SELECT vasscm.interpret()',
      'Interprets captured TOS changes still pending (vasscm.interpret = async, or left by a failed commit-time interpretation)');
 
-REVOKE ALL ON FUNCTION vasscm._movement_columns(jsonb), vasscm._record_movement(text, jsonb, int, text, jsonb, bigint),
-                       vasscm._correct_movement(bigint, jsonb, bigint), vasscm._undo_movement(bigint, text),
+REVOKE ALL ON FUNCTION vasscm._movement_columns(jsonb), vasscm._record_movement(text, jsonb, int, text, jsonb, bigint, jsonb),
+                       vasscm._correct_movement(bigint, jsonb, bigint, jsonb), vasscm._undo_movement(bigint, text),
                        vasscm._capture_change(), vasscm._refresh_capture_trigger(regclass),
                        vasscm._interpret_changes(vasscm.captured_change[], text), vasscm._map_changes(int, bigint[]),
                        vasscm.interpret(int), vasscm._interpret_at_commit(), vasscm._catch_up(), vasscm.reinterpret_failures(int)

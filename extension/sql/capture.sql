@@ -60,7 +60,7 @@ BEGIN
     IF kind IS NULL OR source_key IS NULL THEN
         IF op IN ('INSERT', 'UPDATE') THEN
             r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
-            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id);
+            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id, data);
             IF message_type = '24' THEN
                 PERFORM vasscm._withdraw_explained_amendments(r.data ->> 'SO_CONTAINER', ARRAY['SO_NIEM_PHONG', 'SO_NIEM_PHONG_HQ'],
                     r.data ->> 'NIEM_PHONG_MOI', 'the seal change (24) reports the new seal; the gate-in stays as the box arrived');
@@ -99,7 +99,7 @@ BEGIN
         cur := vasscm._take_back_withdrawal(binding_id, source_key, message_type);
         IF cur.id IS NULL THEN
             r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, NULL, reason);
-            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id);
+            PERFORM vasscm._record_movement(message_type, r.data, binding_id, source_table, source_key, r.id, data);
             RETURN;
         END IF;
         UPDATE vasscm.movement m SET undone_at = NULL, undone_reason = NULL WHERE m.outbox_id = cur.id;
@@ -128,7 +128,7 @@ BEGIN
     IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
         -- Not sent yet: the same message, rebuilt; customs only ever sees the corrected one.
         PERFORM vasscm._reprepare(cur.id, data, format('corrected in %s before it was sent', source_table));
-        PERFORM vasscm._correct_movement(cur.id, (SELECT o.data FROM vasscm.outbox o WHERE o.id = cur.id));
+        PERFORM vasscm._correct_movement(cur.id, (SELECT o.data FROM vasscm.outbox o WHERE o.id = cur.id), NULL, data);
         RETURN;
     END IF;
     IF kind = 'gate_in' THEN
@@ -136,14 +136,19 @@ BEGIN
             data || jsonb_build_object('TRANSACTION_ID_GOC', cur.transaction_id, 'LOAI_TIN_GOC', _capture.message_type,
                                        'LY_DO', 'Cập nhật thông tin trong TOS / corrected in the TOS'),
             mode, binding_id, source_table, source_key, data, cur.transaction_id, cur.order_key, reason);
-        PERFORM vasscm._correct_movement(cur.id, r.data);
+        PERFORM vasscm._correct_movement(cur.id, r.data, NULL, data);
+        -- Held a moment (vasscm.amendment_delay_seconds): a seal change or strip interpreted in a
+        -- following transaction withdraws it if it only carried their result.
+        UPDATE vasscm.outbox o
+           SET next_attempt_at = now() + make_interval(secs => coalesce(nullif(current_setting('vasscm.amendment_delay_seconds', true), '')::int, 10))
+         WHERE o.id = r.id AND o.status = 'queued';
     ELSE
         -- Customs has (or may have: a dead message may have arrived) the pass: ask to cancel it,
         -- then the corrected gate-out. The ledger's trip is the same one, corrected.
         PERFORM vasscm._withdraw(cur, mode, 'Điều chỉnh trong TOS (phiếu cân) / corrected in the TOS (weighbridge ticket)',
                                  format('corrected in %s', source_table));
         r := vasscm._enqueue(message_type, data, mode, binding_id, source_table, source_key, data, NULL, cur.order_key, reason);
-        PERFORM vasscm._correct_movement(cur.id, r.data, r.id);
+        PERFORM vasscm._correct_movement(cur.id, r.data, r.id, data);
     END IF;
 END
 $$;
@@ -262,7 +267,7 @@ BEGIN
         IF jsonb_strip_nulls(fixed) - info = jsonb_strip_nulls(prev) - info THEN
             PERFORM vasscm._set_status(a.id, 'cancelled', why);
             -- the ledger's gate-in keeps the facts it arrived with
-            PERFORM vasscm._correct_movement(o.id, prev) FROM vasscm.outbox o WHERE o.transaction_id = a.original_transaction_id;
+            PERFORM vasscm._correct_movement(o.id, prev, NULL, prev) FROM vasscm.outbox o WHERE o.transaction_id = a.original_transaction_id;
         END IF;
     END LOOP;
 END

@@ -20,16 +20,25 @@
 CREATE TABLE captured_change (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source      oid NOT NULL,
-    op          "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    op          "char" NOT NULL,   -- I, U, D
     new_row     jsonb,
     old_row     jsonb,
     captured_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE captured_change IS 'TOS row changes captured by the bound tables'' trigger, waiting to be interpreted (vasscm.interpret); empty when nothing is pending.';
 
+-- With vasscm.interpret = at_commit, a transaction that captured changes leaves one row here
+-- (its first capture does); a deferred trigger on it interprets at commit.
+CREATE TABLE interpret_request (
+    requested_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE interpret_request IS 'One row per transaction that captured changes to interpret at its commit (vasscm.interpret = at_commit); empty between transactions.';
+
 -- Stage 1. The trigger function of every bound TOS table (one trigger per table, whatever the
 -- number of bindings). TG_ARGV[0] = 'old' keeps the old row of an UPDATE too (a binding's
 -- expressions read OLD.col). SECURITY DEFINER: TOS writers need no right on vasscm's tables.
+-- One insert per row; the first capture of a transaction to interpret at commit also asks for
+-- that (once per transaction, remembered in a transaction-local setting).
 CREATE FUNCTION _capture_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -41,6 +50,11 @@ BEGIN
         INSERT INTO vasscm.captured_change (source, op, new_row, old_row) VALUES (TG_RELID, 'U', to_jsonb(NEW), to_jsonb(OLD));
     ELSE
         INSERT INTO vasscm.captured_change (source, op, new_row) VALUES (TG_RELID, 'U', to_jsonb(NEW));
+    END IF;
+    IF current_setting('vasscm.interpret', true) IS DISTINCT FROM 'async'
+       AND current_setting('vasscm.interpret_requested', true) IS DISTINCT FROM 'on' THEN
+        PERFORM set_config('vasscm.interpret_requested', 'on', true);
+        INSERT INTO vasscm.interpret_request DEFAULT VALUES;
     END IF;
     RETURN NULL;
 END
@@ -91,13 +105,22 @@ COMMENT ON TABLE capture_failure IS 'Captured TOS changes a binding could not in
 
 -- Stage 2 for one batch of changes (ids in order): every active binding of each change's table,
 -- gate-ins first and gate-outs last (a row first seen already gated in and out is both, in that
--- order), mapped set-based by vasscm._binding_map_N, then vasscm._capture decides per change.
+-- order), mapped set-based by vasscm._binding_map_N. A gate event's change that maps to the
+-- facts the ledger already holds for its TOS identity (a yard move, an upsert replayed, a row
+-- re-delivered or reloaded), with nothing else before it in the batch, is nothing: decided
+-- here, set-based. The others go to vasscm._capture, one by one, in capture order.
 -- `only_message_type`: just the bindings of that form (running a failure again).
 CREATE FUNCTION _interpret_changes(changes captured_change[], only_message_type text DEFAULT NULL) RETURNS int
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    -- the ledger grows within one large transaction faster than its statistics: index lookups only
+    SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    bnd vasscm.binding;
-    m record;
+    bnd    vasscm.binding;
+    m      record;
+    -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
+    moved_binding int[] := '{}';
+    moved_key     jsonb[] := '{}';
+    moved_data    jsonb[] := '{}';
 BEGIN
     IF changes IS NULL OR cardinality(changes) = 0 THEN
         RETURN 0;
@@ -106,17 +129,43 @@ BEGIN
         WITH c AS (SELECT * FROM unnest(changes)),
              bs AS (SELECT x.* FROM vasscm.binding x
                      WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
-                       AND (only_message_type IS NULL OR x.message_type = only_message_type))
-        SELECT bs.id AS binding_id, mapped.*
-          FROM bs
-          CROSS JOIN LATERAL vasscm._map_changes(bs.id,
-                (SELECT array_agg(c.id ORDER BY c.id) FROM c
-                  WHERE c.source = bs.source::oid
-                    AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mapped
-         ORDER BY mapped.change_id,
-                  CASE WHEN bs.message_type IN ('21', '22') THEN 2 WHEN bs.message_type IN ('14', '15') THEN 0 ELSE 1 END,
-                  bs.id
+                       AND (only_message_type IS NULL OR x.message_type = only_message_type)),
+             mapped AS (
+                SELECT bs.id AS binding_id, bs.message_type AS form,
+                       coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
+                  FROM bs
+                  CROSS JOIN LATERAL vasscm._map_changes(bs.id,
+                        (SELECT array_agg(c.id ORDER BY c.id) FROM c
+                          WHERE c.source = bs.source::oid
+                            AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mp),
+             judged AS (
+                SELECT mapped.*,
+                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                                AND mapped.form IN ('14', '15', '21', '22')
+                                AND live.source_data IS NOT NULL
+                                AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
+                                false) AS same,
+                       live.source_data
+                  FROM mapped
+                  LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
+                                      WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
+                                        AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
+                                      LIMIT 1) live ON true)
+        SELECT judged.*,
+               bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing
+          FROM judged
+         ORDER BY judged.change_id,
+                  CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END,
+                  judged.binding_id
     LOOP
+        IF m.nothing THEN
+            IF m.data IS DISTINCT FROM m.source_data THEN
+                moved_binding := array_append(moved_binding, m.binding_id);
+                moved_key := array_append(moved_key, m.key);
+                moved_data := array_append(moved_data, m.data);
+            END IF;
+            CONTINUE;
+        END IF;
         SELECT * INTO bnd FROM vasscm.binding x WHERE x.id = m.binding_id;
         BEGIN
             IF m.error IS NOT NULL THEN
@@ -136,6 +185,11 @@ BEGIN
             PERFORM vasscm._capture_failed(bnd.id, bnd.message_type, bnd.source::text, m.change_id, SQLSTATE, SQLERRM);
         END;
     END LOOP;
+    UPDATE vasscm.movement mv SET source_data = x.data
+      FROM (SELECT DISTINCT ON (b, k) b, k, d AS data
+              FROM unnest(moved_binding, moved_key, moved_data) WITH ORDINALITY AS u(b, k, d, n)
+             ORDER BY b, k, n DESC) x
+     WHERE mv.binding_id = x.b AND mv.source_key = x.k AND mv.undone_at IS NULL;
     RETURN cardinality(changes);
 END
 $$;
@@ -179,7 +233,7 @@ $$;
 -- Interprets pending captured changes, oldest first, at most `max_changes` (all when NULL);
 -- returns how many. One interpreter at a time (the others wait, then find nothing left).
 CREATE FUNCTION interpret(max_changes int DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     batch vasscm.captured_change[];
     total bigint := 0;
@@ -202,13 +256,13 @@ $$;
 COMMENT ON FUNCTION interpret(int) IS 'Interprets the captured TOS changes still pending (ledger rows and messages); returns how many. Run by the job vasscm-interpret, the worker and gate decisions when vasscm.interpret = async.';
 
 -- With vasscm.interpret = at_commit: the changes of this transaction are interpreted when it
--- commits (deferred trigger; the first firing takes them all, the others find nothing).
+-- commits (or at the end of the statement with SET CONSTRAINTS … IMMEDIATE; the next capture
+-- then asks again).
 CREATE FUNCTION _interpret_at_commit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM vasscm.captured_change c WHERE c.id = NEW.id) THEN
-        RETURN NULL;   -- taken by an earlier firing of this transaction
-    END IF;
+    PERFORM set_config('vasscm.interpret_requested', '', true);
+    DELETE FROM vasscm.interpret_request;
     BEGIN
         PERFORM vasscm.interpret();
     EXCEPTION WHEN OTHERS THEN
@@ -218,11 +272,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE CONSTRAINT TRIGGER captured_change_interpret AFTER INSERT ON captured_change
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN (current_setting('vasscm.interpret', true) IS DISTINCT FROM 'async')
-    EXECUTE FUNCTION _interpret_at_commit();
-ALTER TABLE captured_change ENABLE ALWAYS TRIGGER captured_change_interpret;
+CREATE CONSTRAINT TRIGGER interpret_at_commit AFTER INSERT ON interpret_request
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION _interpret_at_commit();
+ALTER TABLE interpret_request ENABLE ALWAYS TRIGGER interpret_at_commit;
 
 -- Before a decision that reads the ledger: interprets whatever is pending (async mode, or
 -- changes left by a failed commit-time interpretation).

@@ -34,6 +34,7 @@ CREATE TABLE movement (
     seal          text,
     happened_at   timestamptz NOT NULL,
     facts         jsonb NOT NULL,
+    source_data   jsonb,
     binding_id    int REFERENCES binding,
     source_table  text,
     source_key    jsonb,
@@ -44,7 +45,8 @@ CREATE TABLE movement (
     undone_reason text
 );
 COMMENT ON TABLE movement IS 'Port movement ledger: one row per physical event (gate-in, gate-out trip, seal change, strip, stuff), as the TOS says it happened, whatever became of its message.';
-COMMENT ON COLUMN movement.facts IS 'The mapped TOS data of the event as it stands now (after corrections).';
+COMMENT ON COLUMN movement.facts IS 'The event''s data as it stands now (after corrections), as checked for its message.';
+COMMENT ON COLUMN movement.source_data IS 'The binding''s mapping of the TOS row as last interpreted: a change mapping to the same facts (a yard move, a re-delivered row) is nothing.';
 COMMENT ON COLUMN movement.outbox_id IS 'The message standing for the event now (a corrected gate-out: the corrected one).';
 COMMENT ON COLUMN movement.undone_at IS 'Set when the TOS undid the event (truck turned back, mistaken gate-in deleted); an undone event does not count.';
 CREATE INDEX movement_by_container ON movement (container_no, kind) WHERE undone_at IS NULL;
@@ -84,10 +86,13 @@ BEGIN
 END
 $$;
 
--- Records a new physical event; returns the ledger row.
+-- Records a physical event; returns the ledger row. An event of a TOS identity (binding,
+-- source key) already in the ledger and not undone is that event, corrected (its message may
+-- have been replaced: customs rejected it, an operator declined it).
 CREATE FUNCTION _record_movement(message_type text, data jsonb, binding_id int, source_table text, source_key jsonb,
-                                 outbox_id bigint) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+                                 outbox_id bigint, source_data jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics
 DECLARE
     k  text := (SELECT m.kind FROM vasscm.movement_kind m WHERE m.message_type = _record_movement.message_type);
     c  record;
@@ -96,13 +101,23 @@ BEGIN
     IF k IS NULL THEN
         RETURN NULL;
     END IF;
+    IF binding_id IS NOT NULL AND source_key IS NOT NULL AND k IN ('gate_in', 'gate_out') THEN
+        SELECT m.id INTO id FROM vasscm.movement m
+         WHERE m.binding_id = _record_movement.binding_id AND m.source_key = _record_movement.source_key
+           AND m.kind = k AND m.undone_at IS NULL
+         LIMIT 1;   -- one live event per identity (no ORDER BY: never a walk of the primary key)
+        IF id IS NOT NULL THEN
+            PERFORM vasscm._correct_movement(m.outbox_id, data, outbox_id, source_data) FROM vasscm.movement m WHERE m.id = id;
+            RETURN id;
+        END IF;
+    END IF;
     c := vasscm._movement_columns(data);
     INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
-                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, binding_id, source_table, source_key,
-                                 outbox_id)
+                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, source_data, binding_id, source_table,
+                                 source_key, outbox_id)
     VALUES (k, message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
-            c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, data, binding_id, source_table, source_key,
-            outbox_id)
+            c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, data, source_data, binding_id, source_table,
+            source_key, outbox_id)
     RETURNING movement.id INTO id;
     RETURN id;
 END
@@ -110,8 +125,10 @@ $$;
 
 -- The TOS corrected an event's facts: the ledger follows (and points at the message standing
 -- for it now, if a new one replaced it).
-CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL,
+                                  source_data jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics
 DECLARE
     c record := vasscm._movement_columns(data);
 BEGIN
@@ -121,6 +138,7 @@ BEGIN
            vehicle_no = c.vehicle_no,
            seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG') END,
            happened_at = c.happened_at, facts = data, corrected_at = now(),
+           source_data = coalesce(_correct_movement.source_data, m.source_data),
            outbox_id = coalesce(new_outbox_id, m.outbox_id)
      WHERE m.outbox_id = _correct_movement.outbox_id AND m.undone_at IS NULL;
 END
@@ -128,7 +146,7 @@ $$;
 
 -- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
 CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET jit = off AS $$
     UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
      WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL
 $$;

@@ -54,7 +54,7 @@ mod tests {
     fn setup(events: &str, mode: &str) -> i32 {
         Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
         // A test never commits: interpret at the end of each statement instead of at commit.
-        Spi::run("SET CONSTRAINTS vasscm.captured_change_interpret IMMEDIATE").unwrap();
+        Spi::run("SET CONSTRAINTS vasscm.interpret_at_commit IMMEDIATE").unwrap();
         Spi::run(
             "CREATE TABLE tos_moves (id int PRIMARY KEY, ctr text, fe text DEFAULT 'F', seal text, bl text, flow text DEFAULT 'NHAP',
                                      in_time timestamptz DEFAULT '2026-11-25 01:00:00+00', out_time timestamptz, truck text, decls text[])",

@@ -34,6 +34,10 @@ pub enum InterpretMode {
 /// `vasscm.interpret`: when captured changes are interpreted (see `InterpretMode`).
 pub static INTERPRET: GucSetting<InterpretMode> = GucSetting::<InterpretMode>::new(InterpretMode::AtCommit);
 
+/// `vasscm.amendment_delay_seconds`: how long an amendment (16) made by capture waits before it
+/// is sent, so that a seal change or strip reported a transaction later can withdraw it.
+pub static AMENDMENT_DELAY_SECONDS: GucSetting<i32> = GucSetting::<i32>::new(10);
+
 /// Registers the settings; called from `_PG_init`.
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -81,6 +85,16 @@ pub fn register() {
         c"When captured TOS changes become ledger rows and messages: at_commit (in the TOS transaction) or async (vasscm.interpret()).",
         c"async keeps the replica's apply at the cost of one insert per row; the job vasscm-interpret, the worker and every gate decision interpret what is pending.",
         &INTERPRET,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"vasscm.amendment_delay_seconds",
+        c"Seconds an amendment (16) made from a TOS correction waits before it is sent.",
+        c"A seal change (24) or a strip / stuff (20 / 23) interpreted meanwhile withdraws an amendment that only carried its result.",
+        &AMENDMENT_DELAY_SECONDS,
+        0,
+        3600,
         GucContext::Userset,
         GucFlags::default(),
     );

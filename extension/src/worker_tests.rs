@@ -10,7 +10,7 @@ mod tests {
     fn setup() {
         Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
         // A test never commits: interpret at the end of each statement instead of at commit.
-        Spi::run("SET CONSTRAINTS vasscm.captured_change_interpret IMMEDIATE").unwrap();
+        Spi::run("SET CONSTRAINTS vasscm.interpret_at_commit IMMEDIATE").unwrap();
     }
 
     fn one(sql: &str) -> String {
