@@ -31,12 +31,12 @@ refused() {   # DESCRIPTION SQL EXPECTED-TEXT
 }
 
 echo "pg_cron: jobs under stable names, idempotent, really run"
-t "schedule_jobs() creates the eight jobs" \
-  "SELECT count(*) = 8 FROM vasscm.schedule_jobs()"
+t "schedule_jobs() creates the ten jobs" \
+  "SELECT count(*) = 10 FROM vasscm.schedule_jobs()"
 first=$(q "SELECT string_agg(jobid::text || jobname, ',' ORDER BY jobname) FROM cron.job")
 q "SELECT count(*) FROM vasscm.schedule_jobs()" >/dev/null
 t "scheduling again changes nothing (same names, same ids)" \
-  "SELECT string_agg(jobid::text || jobname, ',' ORDER BY jobname) = '$first' AND count(*) = 8 FROM cron.job"
+  "SELECT string_agg(jobid::text || jobname, ',' ORDER BY jobname) = '$first' AND count(*) = 10 FROM cron.job"
 t "every job is an ordinary function that works by hand" \
   "SELECT vasscm.requeue_expired() >= 0 AND vasscm.refresh_deadline_alerts() >= 0 AND vasscm.discharge_done_due() >= 0
       AND vasscm.match_vessels_job() = 0 AND vasscm.seal_audit() >= 0 AND (SELECT count(*) FROM vasscm.maintain_partitions()) >= 0"
@@ -50,7 +50,7 @@ t "pg_cron ran vasscm-requeue: the expired lease is queued again" \
 t "pg_cron ran the other minute jobs without error" \
   "SELECT count(DISTINCT j.jobname) >= 3 AND bool_and(d.status = 'succeeded') FROM cron.job_run_details d JOIN cron.job j USING (jobid)"
 removed=$(q "SELECT vasscm.unschedule_jobs()")
-t "unschedule_jobs() removes them all ($removed)" "SELECT $removed = 8 AND NOT EXISTS (SELECT 1 FROM cron.job)"
+t "unschedule_jobs() removes them all ($removed)" "SELECT $removed = 10 AND NOT EXISTS (SELECT 1 FROM cron.job)"
 q "SELECT count(*) FROM vasscm.schedule_jobs()" >/dev/null
 psql_at "$PLAIN" -qc "DROP DATABASE IF EXISTS ops_nocron" -c "CREATE DATABASE ops_nocron" >/dev/null 2>&1
 psql_at "$PLAIN" -d ops_nocron -qc "CREATE EXTENSION vasscm"

@@ -54,7 +54,8 @@ signing_suite() {
     start_worker "$conf" "$W/worker-$name.log"
     total=$(q "SELECT count(*) FROM vasscm.outbox WHERE id > $from")
     wait_until "$PORT" "$DB" "SELECT count(*) FILTER (WHERE status IN ('accepted', 'rejected')) = $total FROM vasscm.outbox WHERE id > $from" 60 || true
-    check "$name: all $total accepted by the simulator" "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox WHERE id > $from"
+    check "$name: all $total accepted by the simulator" "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox WHERE id > $from" \
+        "SELECT message_type, status, attempts, last_error FROM vasscm.outbox WHERE id > $from AND status <> 'accepted' ORDER BY id"
     check "$name: every P→C type was sent" "$PORT" "$DB" \
         "SELECT count(DISTINCT message_type) = (SELECT count(*) FROM vasscm.message_types WHERE direction = 'P2C') FROM vasscm.outbox WHERE id > $from"
     rm -rf "$W/signed-$name"; mkdir -p "$W/signed-$name"
@@ -88,7 +89,8 @@ hsm_case() {   # NAME EXPECTED-TEXT CONFIG-SED
 BAD_PIN=0000 hsm_case "wrong PIN" "login to token" "s/x/x/"
 hsm_case "missing PKCS#11 module" "cannot load the PKCS#11 module" "s#/usr/lib/softhsm/libsofthsm2.so#/nonexistent/libpkcs11.so#"
 hsm_case "token removed" "no token labelled" "s/token_label = \"vasscm\"/token_label = \"unplugged\"/"
-check "messages stay queued" "$PORT" "$DB" "SELECT bool_and(status = 'queued') AND bool_and(attempts = 0) FROM vasscm.outbox"
+check "messages stay queued" "$PORT" "$DB" "SELECT bool_and(status = 'queued') AND bool_and(attempts = 0) FROM vasscm.outbox" \
+    "SELECT status, attempts, count(*) FROM vasscm.outbox GROUP BY 1, 2"
 
 sed '/^certificate_file = .*customs.pem"$/d' "$W/worker.toml" > "$W/nocustoms.toml"
 tool_case "run without [customs] certificate_file refuses to start" 78 "\[customs\] certificate_file is required" \
@@ -175,7 +177,8 @@ check "failures recorded while customs is down, nothing lost" "$PORT" "$DB" \
        FROM vasscm.outbox WHERE status IN ('queued', 'sending')"
 start_sim
 wait_until "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox" 90 || true
-check "all delivered after customs came back" "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox"
+check "all delivered after customs came back" "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox" \
+    "SELECT status, count(*), max(attempts) AS attempts, min(last_error) AS an_error FROM vasscm.outbox GROUP BY status"
 order=$(stats | python3 -c "import json,sys; print(','.join(json.load(sys.stdin)['accepted_order']))")
 check "the 15 seal changes of one container were accepted in queue order" "$PORT" "$DB" \
     "SELECT array_agg(transaction_id::text ORDER BY id) = (SELECT array_agg(t ORDER BY ord) FROM unnest(string_to_array('$order', ',')) WITH ORDINALITY u(t, ord)
@@ -261,7 +264,8 @@ start_worker "$W/worker.toml" "$W/crash.log"
 wait_until "$PORT" "$DB" "SELECT bool_and(status = 'accepted') FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%'" 120 || true
 kill -TERM "$(cat "$W/worker.pid")"; wait_gone "$(cat "$W/worker.pid")"
 check "after $kills kill -9: all 500 accepted in the outbox" "$PORT" "$DB" \
-    "SELECT count(*) = 500 AND bool_and(status = 'accepted') FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%'"
+    "SELECT count(*) = 500 AND bool_and(status = 'accepted') FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%'" \
+    "SELECT status, count(*), max(attempts) AS attempts FROM vasscm.outbox WHERE data ->> 'SO_CONTAINER' LIKE 'ZCSU%' GROUP BY status"
 stats > "$W/stats.json"
 read -r acc uniq redeliv < <(python3 -c "import json; s=json.load(open('$W/stats.json')); o=s['accepted_order']; print(s['accepted'], len(set(o)) == len(o), s['redeliveries'])")
 ids=$(python3 -c "import json; s=json.load(open('$W/stats.json')); print(','.join(k for k, v in s['ids'].items() if v['accepted']))")

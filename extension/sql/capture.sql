@@ -288,7 +288,6 @@ BEGIN
     SELECT * INTO c FROM vasscm.captured_change x WHERE x.id = change_id;
     detail := format('the binding could not map the %s row: %s (SQLSTATE %s)',
                      CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END, error, sql_state);
-    PERFORM set_config('vasscm.status_reason', detail, true);
     PERFORM set_config('vasscm.enqueueing', 'on', true);
     INSERT INTO vasscm.outbox (transaction_id, message_type, status, data, errors, binding_id, source_table, last_error)
     VALUES (gen_random_uuid(), message_type, 'invalid', coalesce(c.new_row, c.old_row, '{}'),
@@ -296,7 +295,7 @@ BEGIN
             binding_id, source_table, detail)
     RETURNING id INTO oid_;
     PERFORM set_config('vasscm.enqueueing', '', true);
-    PERFORM set_config('vasscm.status_reason', '', true);
+    PERFORM vasscm._first_status(oid_, detail);   -- its history row (→ invalid, why) and its place among the unsettled
     INSERT INTO vasscm.capture_failure (change_id, source, op, new_row, old_row, captured_at, binding_id, error, outbox_id)
     VALUES (c.id, c.source, c.op, c.new_row, c.old_row, c.captured_at, binding_id, detail, oid_)
     ON CONFLICT ON CONSTRAINT capture_failure_pkey DO UPDATE SET error = EXCLUDED.error, outbox_id = EXCLUDED.outbox_id, failed_at = now();

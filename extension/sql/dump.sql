@@ -5,7 +5,7 @@ DO $dump$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['binding', 'outbox', 'outbox_history_default', 'message_log_default', 'inbox', 'declaration',
+    FOREACH t IN ARRAY ARRAY['binding', 'outbox', 'outbox_open', 'outbox_history_default', 'message_log_default', 'inbox', 'declaration',
                     'declaration_container', 'declaration_bulk', 'expected_list', 'expected_item', 'scan_selection',
                     'scan_record', 'customs_vessel', 'vessel_match', 'tranship_id', 'clearance_history',
                     'yard_block_reported', 'deadline_alert', 'audit_anchor',

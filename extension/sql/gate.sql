@@ -1,35 +1,54 @@
 -- Gate-out decisions (article 52 / 52a) and queries to customs from SQL.
 -- Every refusal reason is one text in Vietnamese and English: "tiếng Việt / English".
+-- The decisions read the maintained clearance (sql/clearance_now.sql): the container's current
+-- visit, the declarations that cover it, the seals the gate expects, what already left.
 -- During an incident (article 52đ, sql/incident.sql), goods on a paper list customs confirmed
 -- (form 36) may leave although customs' electronic eligibility (04 / 05) is missing; the
 -- allowed result then says which list in its reasons. Nothing else is loosened.
 
-CREATE FUNCTION _fmt(value numeric) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce(trim_scale(value)::text, '0') $$;
-
--- The seal customs expects now: its own data (04 / 07), or the new seal of a seal change (24)
--- that customs accepted after that data was set.
-CREATE FUNCTION _expected_seal(container_no text, seal_kind text, customs_value text, since timestamptz) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT vasscm._norm(o.data ->> 'NIEM_PHONG_MOI') FROM vasscm.outbox o
-                      WHERE o.message_type = '24' AND o.data ->> 'SO_CONTAINER' = container_no
-                        AND o.data ->> 'LOAI_NIEM_PHONG' = seal_kind AND o.status = 'accepted'
-                        AND (o.data ->> 'THOI_GIAN')::timestamptz >= since
-                      ORDER BY (o.data ->> 'THOI_GIAN')::timestamptz DESC, o.id DESC LIMIT 1),
-                    customs_value)
+-- The seal a clerk typed against the seal the gate expects (customs' data, as changed by the
+-- accepted seal changes of this visit): compared as identifiers; NULL when they match or
+-- customs has no seal, else the reason (with a seal change of this visit still waiting for
+-- customs, if any). seal_kind: HANG_TAU (carrier) or HAI_QUAN (customs).
+CREATE FUNCTION _seal_reason(container_no text, seal_kind text, given text, expected text, visit_in_at timestamptz) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    waiting record;
+    shown   text := vasscm._norm(given);
+BEGIN
+    IF expected IS NULL OR vasscm._seal_key(given) IS NOT DISTINCT FROM vasscm._seal_key(expected) THEN
+        RETURN NULL;
+    END IF;
+    SELECT vasscm._norm(m.seal) AS seal, coalesce(o.status, 'không có thông điệp') AS status INTO waiting
+      FROM vasscm.movement m LEFT JOIN vasscm.outbox o ON o.id = m.outbox_id
+     WHERE m.container_no = _seal_reason.container_no AND m.kind = 'seal_change' AND m.undone_at IS NULL
+       AND m.facts ->> 'LOAI_NIEM_PHONG' = _seal_reason.seal_kind AND m.happened_at >= coalesce(_seal_reason.visit_in_at, '-infinity')
+       AND o.status IS DISTINCT FROM 'accepted' AND o.status IS DISTINCT FROM 'cancelled' AND o.status IS DISTINCT FROM 'rejected'
+     ORDER BY m.happened_at DESC, m.id DESC LIMIT 1;
+    RETURN format('Niêm phong %s %s không khớp dữ liệu hải quan (%s)%s / %s seal %s does not match customs data (%s)%s',
+                  CASE seal_kind WHEN 'HANG_TAU' THEN 'hãng tàu' ELSE 'hải quan' END, coalesce(shown, 'trống'), expected,
+                  CASE WHEN waiting.seal IS NOT NULL
+                       THEN format('; thay đổi niêm phong (mẫu 24) sang %s đang chờ hải quan chấp nhận (trạng thái %s)', waiting.seal, waiting.status) ELSE '' END,
+                  CASE seal_kind WHEN 'HANG_TAU' THEN 'carrier' ELSE 'customs' END, coalesce(shown, 'none'), expected,
+                  CASE WHEN waiting.seal IS NOT NULL
+                       THEN format('; a seal change (form 24) to %s is waiting for customs (status %s)', waiting.seal, waiting.status) ELSE '' END);
+END
 $$;
 
 CREATE FUNCTION gate_out_check(container_no text, carrier_seal text, customs_seal text, declarations text[] DEFAULT NULL)
 RETURNS TABLE (allowed boolean, reasons text[])
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    cont    text := vasscm.normalize_container_no(coalesce(container_no, ''));
-    given   text[] := (SELECT array_agg(DISTINCT vasscm._norm(x)) FROM unnest(declarations) AS x WHERE vasscm._norm(x) IS NOT NULL);
+    cont    text;
+    given   text[];
     why     text[] := '{}';
-    r       record;
+    cur_rows vasscm.clearance_now[];
+    r       vasscm.clearance_now;
     dno     text;
-    want    text;
+    d       vasscm.declaration;
+    w       text;
     covered int := 0;
+    scan_due boolean := false;
     -- reasons that only say customs' electronic eligibility is missing: a paper list of the open
     -- incident (form 36) covering the container excuses them; not_in_* only a list line naming
     -- this container with that declaration
@@ -39,25 +58,62 @@ DECLARE
     by_paper    boolean := false;
     i           int;
 BEGIN
-    PERFORM vasscm._catch_up();   -- never behind what the TOS did (vasscm.interpret = async)
+    IF container_no IS NULL OR btrim(container_no) = '' THEN
+        RAISE EXCEPTION 'vasscm: gate_out_check needs the container number'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'vasscm.gate_out_check(container_no, carrier_seal, customs_seal, declarations DEFAULT NULL): the seals and the declarations may be NULL (none given), the container number may not.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM vasscm.captured_change) THEN
+        PERFORM vasscm.interpret();   -- never behind what the TOS did (vasscm.interpret = async): vasscm._catch_up()
+    END IF;
+    cont := vasscm.normalize_container_no(container_no);
     IF NOT vasscm.is_valid_container_no(cont) THEN
         RETURN QUERY SELECT false, ARRAY[format('Số container "%s" không hợp lệ (ISO 6346) / "%s" is not a valid container number (ISO 6346)',
-                                                coalesce(container_no, ''), coalesce(container_no, ''))];
+                                                container_no, container_no)];
         RETURN;
     END IF;
-    -- Declarations the clerk gave that do not cover this container.
+    IF declarations IS NOT NULL THEN
+        given := (SELECT array_agg(DISTINCT vasscm._norm(x)) FROM unnest(declarations) AS x WHERE vasscm._norm(x) IS NOT NULL);
+    END IF;
+    cur_rows := ARRAY(SELECT x FROM vasscm.clearance_now x WHERE x.container_no = cont ORDER BY x.declaration_no);
+    -- Declarations the clerk gave that do not cover this container (this visit).
     FOREACH dno IN ARRAY coalesce(given, '{}') LOOP
-        IF NOT EXISTS (SELECT 1 FROM vasscm.declaration d WHERE d.declaration_no = dno AND d.eligible_at IS NOT NULL) THEN
+        r := NULL;
+        FOR i IN 1 .. cardinality(cur_rows) LOOP
+            IF cur_rows[i].declaration_no = dno THEN
+                r := cur_rows[i];
+            END IF;
+        END LOOP;
+        IF r.declaration_no IS NULL THEN
+            SELECT * INTO d FROM vasscm.declaration x WHERE x.declaration_no = dno;
+            IF d.eligible_at IS NULL THEN
+                missing := missing || format('Tờ khai %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / declaration %s has no eligibility message (form 04)', dno, dno);
+            ELSE
+                not_in_dno := not_in_dno || dno;
+                not_in_why := not_in_why || format('Container %s không thuộc tờ khai %s / container %s is not in declaration %s', cont, dno, cont, dno);
+            END IF;
+        ELSIF r.covers THEN
+            CONTINUE;
+        ELSIF r.eligible_at IS NULL THEN
             missing := missing || format('Tờ khai %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / declaration %s has no eligibility message (form 04)', dno, dno);
-        ELSIF NOT EXISTS (SELECT 1 FROM vasscm.declaration_container dc WHERE dc.declaration_no = dno AND dc.container_no = cont AND dc.listed) THEN
+        ELSIF NOT r.listed THEN
             not_in_dno := not_in_dno || dno;
-            not_in_why := not_in_why || format('Container %s không thuộc tờ khai %s / container %s is not in declaration %s', cont, dno, cont, dno);
+            not_in_why := not_in_why || CASE WHEN r.set_by_form = '07'
+                THEN format('Container %s đã bị loại khỏi tờ khai %s theo mẫu 07 lúc %s / container %s was removed from declaration %s by form 07 at %s',
+                            cont, dno, vasscm._gate_time(r.container_set_at), cont, dno, vasscm._gate_time(r.container_set_at))
+                ELSE format('Container %s không thuộc tờ khai %s / container %s is not in declaration %s', cont, dno, cont, dno) END;
+        ELSE   -- of an earlier visit
+            not_in_dno := not_in_dno || dno;
+            not_in_why := not_in_why || format('Tờ khai %s thuộc lượt trước của container %s (đã ra lúc %s); lượt vào bãi lúc %s cần thông điệp đủ điều kiện mới (mẫu 04) / declaration %s was for an earlier visit of container %s (it left at %s); this visit (in since %s) needs a new eligibility message (form 04)',
+                                               dno, cont, vasscm._gate_time(r.left_at), coalesce(vasscm._gate_time(r.visit_in_at), '?'),
+                                               dno, cont, vasscm._gate_time(r.left_at), coalesce(vasscm._gate_time(r.visit_in_at), '?'));
         END IF;
     END LOOP;
-    FOR r IN SELECT dc.*, d.status, d.status_reason, d.cargo_flow, d.eligible_at
-               FROM vasscm.declaration_container dc JOIN vasscm.declaration d USING (declaration_no)
-              WHERE dc.container_no = cont AND dc.listed AND d.eligible_at IS NOT NULL
-              ORDER BY dc.declaration_no LOOP
+    FOREACH r IN ARRAY cur_rows LOOP
+        IF r.scan_until > now() AND NOT r.scan_ok THEN
+            scan_due := true;
+        END IF;
+        CONTINUE WHEN NOT r.covers;
         IF given IS NOT NULL AND NOT r.declaration_no = ANY (given) THEN
             IF r.cargo_flow = 'XUAT' THEN
                 why := why || format('Container xuất khẩu còn thuộc tờ khai %s nhưng tờ khai này không được khai báo / export container: declaration %s must also be given',
@@ -76,23 +132,42 @@ BEGIN
         ELSIF r.status = 'cancelled' THEN
             why := why || format('Tờ khai %s đã bị hủy (mẫu 06) / declaration %s was cancelled (form 06)', r.declaration_no, r.declaration_no);
         END IF;
-        want := vasscm._expected_seal(cont, 'HANG_TAU', r.carrier_seal, r.set_at);
-        IF want IS NOT NULL AND want IS DISTINCT FROM vasscm._norm(carrier_seal) THEN
-            why := why || format('Niêm phong hãng tàu %s không khớp dữ liệu hải quan (%s) / carrier seal %s does not match customs data (%s)',
-                                 coalesce(vasscm._norm(carrier_seal), 'trống'), want, coalesce(vasscm._norm(carrier_seal), 'none'), want);
+        IF r.carrier_seal IS NOT NULL AND vasscm._norm(carrier_seal) IS DISTINCT FROM r.carrier_seal THEN
+            w := vasscm._seal_reason(cont, 'HANG_TAU', carrier_seal, r.carrier_seal, r.visit_in_at);
+            IF w IS NOT NULL THEN
+                why := why || w;
+            END IF;
         END IF;
-        want := vasscm._expected_seal(cont, 'HAI_QUAN', r.customs_seal, r.set_at);
-        IF want IS NOT NULL AND want IS DISTINCT FROM vasscm._norm(customs_seal) THEN
-            why := why || format('Niêm phong hải quan %s không khớp dữ liệu hải quan (%s) / customs seal %s does not match customs data (%s)',
-                                 coalesce(vasscm._norm(customs_seal), 'trống'), want, coalesce(vasscm._norm(customs_seal), 'none'), want);
+        IF r.customs_seal IS NOT NULL AND vasscm._norm(customs_seal) IS DISTINCT FROM r.customs_seal THEN
+            w := vasscm._seal_reason(cont, 'HAI_QUAN', customs_seal, r.customs_seal, r.visit_in_at);
+            IF w IS NOT NULL THEN
+                why := why || w;
+            END IF;
         END IF;
-        IF vasscm._gone(cont, r.declaration_no) THEN
-            why := why || format('Container %s đã ra khỏi khu vực giám sát theo tờ khai %s (theo TOS, lượt ra ghi nhận) / container %s already left under declaration %s (gate-out recorded from the TOS)',
-                                 cont, r.declaration_no, cont, r.declaration_no);
+        IF r.gone THEN
+            why := why || format('Container %s đã ra khỏi khu vực giám sát theo tờ khai %s lúc %s (lượt ra ghi nhận từ TOS) / container %s already left under declaration %s at %s (gate-out recorded from the TOS)',
+                                 cont, r.declaration_no, vasscm._gate_time(r.left_at), cont, r.declaration_no, vasscm._gate_time(r.left_at));
         END IF;
     END LOOP;
     IF covered = 0 AND (given IS NULL OR cardinality(why) + cardinality(missing) + cardinality(not_in_dno) = 0) THEN
-        missing := missing || format('Container %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / no eligibility message (form 04) covers container %s', cont, cont);
+        -- Nothing covers it: say why when customs did say something about it.
+        w := NULL;
+        FOREACH r IN ARRAY cur_rows LOOP
+            IF r.declaration_no IS NOT NULL AND NOT r.listed AND r.set_by_form = '07' AND NOT r.earlier_visit THEN
+                w := concat_ws(' | ', w, format('Container %s đã bị loại khỏi tờ khai %s theo mẫu 07 lúc %s / container %s was removed from declaration %s by form 07 at %s',
+                                                 cont, r.declaration_no, vasscm._gate_time(r.container_set_at),
+                                                 cont, r.declaration_no, vasscm._gate_time(r.container_set_at)));
+            ELSIF r.earlier_visit AND r.listed AND r.eligible_at IS NOT NULL THEN
+                w := concat_ws(' | ', w, format('Tờ khai %s thuộc lượt trước của container %s (đã ra lúc %s); lượt vào bãi lúc %s chưa có thông điệp đủ điều kiện (mẫu 04) / declaration %s was for an earlier visit of container %s (it left at %s); no eligibility message (form 04) covers this visit (in since %s)',
+                                                 r.declaration_no, cont, vasscm._gate_time(r.left_at), coalesce(vasscm._gate_time(r.visit_in_at), '?'),
+                                                 r.declaration_no, cont, vasscm._gate_time(r.left_at), coalesce(vasscm._gate_time(r.visit_in_at), '?')));
+            END IF;
+        END LOOP;
+        IF w IS NULL THEN
+            missing := missing || format('Container %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 04) / no eligibility message (form 04) covers container %s', cont, cont);
+        ELSE
+            missing := missing || string_to_array(w, ' | ');
+        END IF;
     END IF;
     IF cardinality(missing) + cardinality(not_in_dno) > 0 THEN   -- an incident's paper list (only then looked up)
         FOR i IN 1 .. cardinality(not_in_dno) LOOP
@@ -110,8 +185,7 @@ BEGIN
             END IF;
         END IF;
     END IF;
-    IF EXISTS (SELECT 1 FROM vasscm.scan_selection s WHERE s.container_no = cont
-                  AND NOT EXISTS (SELECT 1 FROM vasscm.scan_record x WHERE x.container_no = cont AND x.scanned_at >= s.selected_at - interval '1 day')) THEN
+    IF scan_due THEN
         why := why || format('Container %s phải soi chiếu (mẫu 03) nhưng chưa soi / container %s was selected for scanning (form 03) and has not been scanned', cont, cont);
     END IF;
     IF by_paper AND vasscm._gone_in_incident(cont) THEN
@@ -122,25 +196,43 @@ BEGIN
         RETURN QUERY SELECT true, ARRAY[(SELECT c.note FROM vasscm._paper_cover(cont, given) c LIMIT 1)];
         RETURN;
     END IF;
-    RETURN QUERY SELECT cardinality(why) = 0, (SELECT coalesce(array_agg(DISTINCT w), '{}') FROM unnest(why) AS w);
+    allowed := cardinality(why) = 0;
+    reasons := CASE WHEN cardinality(why) <= 1 THEN why
+                    ELSE ARRAY(SELECT s.x FROM (SELECT DISTINCT ON (u.x) u.x, u.n FROM unnest(why) WITH ORDINALITY AS u(x, n) ORDER BY u.x, u.n) s ORDER BY s.n) END;
+    RETURN NEXT;
 END
 $$;
 COMMENT ON FUNCTION gate_out_check(text, text, text, text[]) IS
-    'Gate: may this container leave the supervision zone? (allowed, reasons in Vietnamese / English; during an incident, the paper list that allowed it).';
+    'Gate: may this container leave the supervision zone in its current visit? (allowed, reasons in Vietnamese / English; during an incident, the paper list that allowed it).';
 
-CREATE FUNCTION gate_out_check_bulk(declaration_no text, bl_no text, quantity numeric, weight_kg numeric, volume_m3 numeric)
+CREATE FUNCTION gate_out_check_bulk(declaration_no text, bl_no text, quantity numeric, weight_kg numeric, volume_m3 numeric,
+                                    quantity_unit text)
 RETURNS TABLE (allowed boolean, reasons text[])
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
-    dno text := vasscm._norm(declaration_no);
-    bl  text := vasscm._norm(bl_no);
-    d   vasscm.declaration;
-    b   vasscm.declaration_bulk;
-    o   record;
-    why text[] := '{}';
-    n   int;
+    dno  text := vasscm._norm(declaration_no);
+    bl   text := vasscm._norm(bl_no);
+    unit text := vasscm._unit(quantity_unit);
+    d    vasscm.declaration;
+    b    vasscm.declaration_bulk;
+    o    vasscm.clearance_now;
+    q    numeric := quantity;
+    why  text[] := '{}';
+    n    int;
 BEGIN
-    PERFORM vasscm._catch_up();   -- never behind what the TOS did (vasscm.interpret = async)
+    IF dno IS NULL THEN
+        RAISE EXCEPTION 'vasscm: gate_out_check_bulk needs the declaration number'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'vasscm.gate_out_check_bulk(declaration_no, bl_no, quantity, weight_kg, volume_m3 [, quantity_unit]): bl_no may be NULL when the declaration has one B/L.';
+    END IF;
+    IF quantity IS NULL AND weight_kg IS NULL AND volume_m3 IS NULL THEN
+        RAISE EXCEPTION 'vasscm: gate_out_check_bulk needs the quantity, weight or volume leaving now'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give at least one of quantity (with its unit), weight_kg, volume_m3 of this truck, barge or pump-out.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM vasscm.captured_change) THEN
+        PERFORM vasscm.interpret();   -- never behind what the TOS did (vasscm.interpret = async): vasscm._catch_up()
+    END IF;
     IF quantity < 0 OR weight_kg < 0 OR volume_m3 < 0 THEN
         RETURN QUERY SELECT false, ARRAY['Số lượng, trọng lượng, thể tích không được âm / quantity, weight and volume cannot be negative'];
         RETURN;
@@ -153,7 +245,7 @@ BEGIN
             RETURN;
         END IF;
         RETURN QUERY SELECT false, ARRAY[format('Tờ khai %s chưa có thông điệp đủ điều kiện qua khu vực giám sát (mẫu 05) / declaration %s has no eligibility message (form 05)',
-                                                coalesce(dno, 'trống'), coalesce(dno, 'none'))];
+                                                dno, dno)];
         RETURN;
     END IF;
     IF bl IS NULL THEN
@@ -182,32 +274,43 @@ BEGIN
         why := why || format('Tờ khai %s đã bị hủy (mẫu 06) / declaration %s was cancelled (form 06)', dno, dno);
     END IF;
     IF b.declaration_no IS NOT NULL THEN
-        SELECT coalesce(sum(g.quantity), 0) AS q, coalesce(sum(g.weight_kg), 0) AS w, coalesce(sum(g.volume_m3), 0) AS v INTO o
-          FROM vasscm.gate_outs g WHERE g.message_type = '22' AND g.bl_no = b.bl_no AND dno = ANY (g.declarations);
-        IF b.quantity IS NOT NULL AND quantity IS NOT NULL AND o.q + quantity > b.quantity THEN
-            why := why || format('Số lượng vượt khai báo: đã ra %s + lần này %s > khai báo %s %s / quantity above declared: %s out + %s now > %s %s declared',
-                                 vasscm._fmt(o.q), vasscm._fmt(quantity), vasscm._fmt(b.quantity), coalesce(b.quantity_unit, ''),
-                                 vasscm._fmt(o.q), vasscm._fmt(quantity), vasscm._fmt(b.quantity), coalesce(b.quantity_unit, ''));
+        SELECT * INTO o FROM vasscm.clearance_now x WHERE x.cargo_kind = 'bulk' AND x.declaration_no = dno AND x.bl_no = b.bl_no;
+        IF quantity IS NOT NULL AND b.quantity IS NOT NULL THEN
+            q := vasscm._in_unit(quantity, unit, b.quantity_unit);
+            IF q IS NULL THEN
+                why := why || format('Đơn vị tính của lần này (%s) khác đơn vị khai báo (%s): không cộng số lượng khác đơn vị / the unit of this trip (%s) differs from the declared unit (%s): quantities in different units are not added',
+                                     unit, vasscm._unit(b.quantity_unit), unit, vasscm._unit(b.quantity_unit));
+            ELSIF coalesce(o.quantity_out, 0) + q > b.quantity THEN
+                why := why || format('Số lượng vượt khai báo: đã ra %s + lần này %s > khai báo %s %s / quantity above declared: %s out + %s now > %s %s declared',
+                                     vasscm._fmt(o.quantity_out), vasscm._fmt(q), vasscm._fmt(b.quantity), coalesce(b.quantity_unit, ''),
+                                     vasscm._fmt(o.quantity_out), vasscm._fmt(q), vasscm._fmt(b.quantity), coalesce(b.quantity_unit, ''));
+            END IF;
         END IF;
-        IF b.weight_kg IS NOT NULL AND weight_kg IS NOT NULL AND o.w + weight_kg > b.weight_kg THEN
+        IF b.weight_kg IS NOT NULL AND weight_kg IS NOT NULL AND coalesce(o.weight_kg_out, 0) + weight_kg > b.weight_kg THEN
             why := why || format('Trọng lượng vượt khai báo: đã ra %s kg + lần này %s kg > khai báo %s kg / heavier than declared: %s kg out + %s kg now > %s kg declared',
-                                 vasscm._fmt(o.w), vasscm._fmt(weight_kg), vasscm._fmt(b.weight_kg),
-                                 vasscm._fmt(o.w), vasscm._fmt(weight_kg), vasscm._fmt(b.weight_kg));
+                                 vasscm._fmt(o.weight_kg_out), vasscm._fmt(weight_kg), vasscm._fmt(b.weight_kg),
+                                 vasscm._fmt(o.weight_kg_out), vasscm._fmt(weight_kg), vasscm._fmt(b.weight_kg));
         END IF;
-        IF b.volume_m3 IS NOT NULL AND volume_m3 IS NOT NULL AND o.v + volume_m3 > b.volume_m3 THEN
+        IF b.volume_m3 IS NOT NULL AND volume_m3 IS NOT NULL AND coalesce(o.volume_m3_out, 0) + volume_m3 > b.volume_m3 THEN
             why := why || format('Thể tích vượt khai báo: đã ra %s m3 + lần này %s m3 > khai báo %s m3 / volume above declared: %s m3 out + %s m3 now > %s m3 declared',
-                                 vasscm._fmt(o.v), vasscm._fmt(volume_m3), vasscm._fmt(b.volume_m3),
-                                 vasscm._fmt(o.v), vasscm._fmt(volume_m3), vasscm._fmt(b.volume_m3));
-        END IF;
-        IF quantity IS NULL AND weight_kg IS NULL AND volume_m3 IS NULL THEN
-            why := why || 'Phải ghi số lượng, trọng lượng hoặc thể tích lần này / give the quantity, weight or volume leaving now'::text;
+                                 vasscm._fmt(o.volume_m3_out), vasscm._fmt(volume_m3), vasscm._fmt(b.volume_m3),
+                                 vasscm._fmt(o.volume_m3_out), vasscm._fmt(volume_m3), vasscm._fmt(b.volume_m3));
         END IF;
     END IF;
     RETURN QUERY SELECT cardinality(why) = 0, why;
 END
 $$;
+COMMENT ON FUNCTION gate_out_check_bulk(text, text, numeric, numeric, numeric, text) IS
+    'Gate: may this truck / barge / pump-out of bulk leave? Every trip that left counts (the ledger); quantities in the declared unit (kg / t and m3 / l convert, other units never add up); lighter than declared passes; during an incident, within a paper list''s.';
+
+-- The same, the trip's quantity in the declared unit.
+CREATE FUNCTION gate_out_check_bulk(declaration_no text, bl_no text, quantity numeric, weight_kg numeric, volume_m3 numeric)
+RETURNS TABLE (allowed boolean, reasons text[])
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM vasscm.gate_out_check_bulk(declaration_no, bl_no, quantity, weight_kg, volume_m3, NULL::text)
+$$;
 COMMENT ON FUNCTION gate_out_check_bulk(text, text, numeric, numeric, numeric) IS
-    'Gate: may this truck / barge / pump-out of bulk leave? Cumulative quantity, weight and volume stay within the declared ones (lighter passes); during an incident, within a paper list''s.';
+    'Gate: gate_out_check_bulk(declaration_no, bl_no, quantity, weight_kg, volume_m3, quantity_unit) with the quantity in the declared unit.';
 
 -- Queries to customs. Each enqueues one P→C query and returns its Transaction_ID; the answer
 -- (CHECK_RESULT, TRANSHIP_ID_RESULT) updates the clearance state and vasscm.query_result().

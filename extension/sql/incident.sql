@@ -699,8 +699,6 @@ COMMENT ON VIEW incident_gate_outs IS
 -- 'pending' while an incident is open and customs not yet told, 'overdue' past the limit,
 -- 'late' when told after it (or never told, the incident having outlasted the limit). An
 -- incident closed before its limit without notification is not listed.
-ALTER VIEW deadlines RENAME TO _deadlines_of_messages;
-COMMENT ON VIEW _deadlines_of_messages IS 'Deadlines of messages (gate-outs, customs lists); vasscm.deadlines adds the incident notifications.';
 CREATE VIEW deadlines AS
 SELECT * FROM vasscm._deadlines_of_messages
 UNION ALL

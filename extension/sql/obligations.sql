@@ -366,33 +366,74 @@ SELECT c.vessel_call, c.vessel_code, c.voyage, c.imo, c.call_sign, c.vessel_name
 COMMENT ON VIEW vessel_calls IS 'Vessel calls announced by customs and the TOS visit each is matched to.';
 
 -- Legal deadlines missed or running late: gate-outs (21 / 22) not accepted by customs within
--- 15 min (import) / 30 min (export) of leaving, lists (01 / 02) later than 8 h and scan
--- lists (03) later than 4 h before ETA.
+-- 15 min (import) / 30 min (export) of the goods leaving, lists (01 / 02) later than 8 h and
+-- scan lists (03) later than 4 h before ETA. Gate-outs come from the movement ledger (when the
+-- goods left), whatever became of their message: one queued, dead, rejected, invalid or held
+-- back by another message is exactly the one that misses its limit. A message declined by an
+-- operator (cancelled) is an explicit decision and is not listed; a gate-out undone in the TOS,
+-- or whose pass customs cancelled (CANCEL_PASSED accepted), did not happen.
 CREATE INDEX outbox_gate_out_by_time ON outbox (created_at) WHERE message_type IN ('21', '22');
+-- (happened_at IS NOT NULL: only a query on the time uses it; per-container lookups take the container's index.)
+CREATE INDEX movement_gate_out_by_time ON movement (happened_at) WHERE kind = 'gate_out' AND undone_at IS NULL AND happened_at IS NOT NULL;
 INSERT INTO setting VALUES
     ('deadline_window_days', '7', 'vasscm.deadlines looks this many days back (older misses stay in vasscm.deadline_alert)');
 
-CREATE VIEW deadlines AS
+-- The deadlines of messages (gate-outs, customs lists); vasscm.deadlines (sql/incident.sql)
+-- adds the incident notifications.
+CREATE VIEW _deadlines_of_messages AS
 WITH lim AS (
     SELECT vasscm._setting_value('gate_out_deadline_import_minutes')::int AS imp, vasscm._setting_value('gate_out_deadline_export_minutes')::int AS exp,
            vasscm._setting_value('list_lead_hours')::int AS list_h, vasscm._setting_value('scan_list_lead_hours')::int AS scan_h,
            now() - make_interval(days => vasscm._setting_value('deadline_window_days')::int) AS since),
 gate AS (
-    SELECT o.transaction_id, o.message_type, coalesce(o.data ->> 'SO_CONTAINER', o.data ->> 'SO_VAN_DON') AS reference,
-           (o.data ->> 'THOI_GIAN')::timestamptz AS event_at, o.status, o.data ->> 'LOAI_HANG' AS flow,
+    SELECT o.id, o.transaction_id, m.message_type, coalesce(m.container_no, m.bl_no) AS reference, o.status, o.order_key, o.last_error,
+           -- when the goods left: as the port reports it (the message), or as the ledger has it when the message is unusable
+           coalesce(CASE WHEN o.status NOT IN ('invalid', 'cancelled') THEN (o.data ->> 'THOI_GIAN')::timestamptz END, m.happened_at) AS event_at,
+           coalesce(m.facts ->> 'LOAI_HANG', o.data ->> 'LOAI_HANG') AS flow,
            (SELECT min(h.at) FROM vasscm.outbox_history h WHERE h.outbox_id = o.id AND h.to_status = 'accepted') AS accepted_at
-      FROM vasscm.outbox o
-     WHERE o.message_type IN ('21', '22') AND o.status NOT IN ('cancelled', 'invalid')
-       AND o.created_at > (SELECT since FROM lim))
+      FROM vasscm.movement m
+      JOIN vasscm.outbox o ON o.id = m.outbox_id
+     WHERE m.kind = 'gate_out' AND m.undone_at IS NULL AND o.status <> 'cancelled'
+       AND m.happened_at > (SELECT lim.since - interval '1 day' FROM lim)
+       AND NOT EXISTS (SELECT 1 FROM vasscm.outbox c
+                        WHERE c.message_type = 'CANCEL_PASSED' AND c.original_transaction_id = o.transaction_id AND c.status = 'accepted')),
+late AS (
+    SELECT g.*, CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END AS mins
+      FROM gate g CROSS JOIN lim
+     WHERE g.event_at > lim.since
+       AND coalesce(g.accepted_at, now()) > g.event_at + make_interval(mins => CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END))
 SELECT 'gate_out'::text AS kind, g.transaction_id, g.message_type, g.reference, g.event_at,
-       g.event_at + make_interval(mins => CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END) AS due_at,
-       g.accepted_at AS done_at,
+       g.event_at + make_interval(mins => g.mins) AS due_at, g.accepted_at AS done_at,
        CASE WHEN g.accepted_at IS NULL THEN 'overdue' ELSE 'late' END AS state,
-       format('Mẫu %s chưa được hải quan chấp nhận trong %s phút / form %s not accepted by customs within %s minutes (status %s)',
-              g.message_type, CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END, g.message_type,
-              CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END, g.status) AS detail
-  FROM gate g CROSS JOIN lim
- WHERE coalesce(g.accepted_at, now()) > g.event_at + make_interval(mins => CASE WHEN g.flow = 'NHAP' THEN lim.imp ELSE lim.exp END)
+       format('Mẫu %s chưa được hải quan chấp nhận trong %s phút kể từ khi hàng ra (trạng thái %s)%s / form %s not accepted by customs within %s minutes of the goods leaving (status %s)%s',
+              g.message_type, g.mins, g.status, coalesce('; ' || b.vi, ''), g.message_type, g.mins, g.status, coalesce('; ' || b.en, '')) AS detail
+  FROM late g
+  -- what holds it back: its own data (invalid), an earlier message for the same container / B/L
+  -- still waiting (for an approval, for its own original), or customs' answer (dead, rejected)
+  LEFT JOIN LATERAL (
+      SELECT CASE WHEN g.status = 'invalid' THEN format('không hợp lệ: %s', left(coalesce(g.last_error, ''), 200))
+                  WHEN e.id IS NOT NULL THEN format('bị giữ lại sau mẫu %s (%s) %s', e.message_type, e.transaction_id,
+                       CASE WHEN e.status = 'pending_approval' THEN 'đang chờ phê duyệt'
+                            WHEN e.orig_status IS NOT NULL THEN format('đang chờ thông điệp gốc của nó (trạng thái %s)', e.orig_status)
+                            ELSE format('chưa được gửi (trạng thái %s)', e.status) END)
+                  WHEN g.status = 'dead' THEN 'gửi không thành công, cần gửi lại (vasscm.requeue)'
+                  WHEN g.status = 'rejected' THEN 'bị hải quan từ chối' END AS vi,
+             CASE WHEN g.status = 'invalid' THEN format('invalid: %s', left(coalesce(g.last_error, ''), 200))
+                  WHEN e.id IS NOT NULL THEN format('held back by form %s (%s) %s', e.message_type, e.transaction_id,
+                       CASE WHEN e.status = 'pending_approval' THEN 'waiting for approval'
+                            WHEN e.orig_status IS NOT NULL THEN format('waiting for its original (status %s)', e.orig_status)
+                            ELSE format('not sent yet (status %s)', e.status) END)
+                  WHEN g.status = 'dead' THEN 'sending failed, requeue it (vasscm.requeue)'
+                  WHEN g.status = 'rejected' THEN 'rejected by customs' END AS en
+        FROM (SELECT NULL::int AS one) one
+        LEFT JOIN LATERAL (
+            SELECT x.id, x.message_type, x.transaction_id, x.status,
+                   (SELECT y.status FROM vasscm.outbox y WHERE y.transaction_id = x.original_transaction_id
+                       AND y.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'dead')) AS orig_status
+              FROM vasscm.outbox x
+             WHERE g.status IN ('queued', 'pending_approval') AND x.order_key = g.order_key AND x.id < g.id
+               AND x.status IN ('queued', 'sending', 'pending_approval')
+             ORDER BY (x.status = 'pending_approval') DESC, x.id LIMIT 1) e ON true) b ON true
 UNION ALL
 SELECT 'list', l.transaction_id, l.form, l.vessel_call, l.received_at, l.eta - make_interval(hours => lim.list_h), l.received_at, 'late',
        format('Danh sách mẫu %s đến muộn: %s trước ETA, quy định %s giờ / list form %s arrived %s before ETA, %s h required',
@@ -409,7 +450,7 @@ SELECT 'scan_list', s.transaction_id, '03', min(s.vessel_call), min(s.received_a
  WHERE s.eta IS NOT NULL AND s.received_at > lim.since
  GROUP BY s.transaction_id
 HAVING min(s.received_at) > min(s.eta) - make_interval(hours => min(lim.scan_h));
-COMMENT ON VIEW deadlines IS 'Legal deadlines missed (late) or being missed (overdue) in the last deadline_window_days: gate-out messages and customs lists.';
+COMMENT ON VIEW _deadlines_of_messages IS 'Deadlines of messages (gate-outs from the movement ledger, customs lists); vasscm.deadlines adds the incident notifications.';
 
 -- Alerts: deadlines as first seen, so that a job can notify once (NOTIFY vasscm_deadline).
 CREATE TABLE deadline_alert (

@@ -42,17 +42,22 @@ INSERT INTO job VALUES
 CREATE FUNCTION requeue_expired() RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    n int;
+    ids bigint[];
 BEGIN
-    PERFORM set_config('vasscm.status_reason', 'worker lease expired', true);
-    UPDATE vasscm.outbox o SET status = 'queued', lease_until = NULL, claimed_by = NULL, next_attempt_at = now(), updated_at = now()
-     WHERE o.status = 'sending' AND o.lease_until < now();
-    GET DIAGNOSTICS n = ROW_COUNT;
-    PERFORM set_config('vasscm.status_reason', '', true);
-    IF n > 0 OR EXISTS (SELECT 1 FROM vasscm.outbox o WHERE o.status = 'queued' AND o.next_attempt_at <= now()) THEN
+    SELECT array_agg(x.id) INTO ids FROM (
+        SELECT o.id FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+         WHERE q.status = 'sending' AND o.status = 'sending' AND o.lease_until < now()
+         ORDER BY o.id FOR UPDATE OF o SKIP LOCKED) x;
+    IF ids IS NOT NULL THEN
+        PERFORM FROM vasscm._set_status(ids, array_fill('queued'::text, ARRAY[cardinality(ids)]),
+                                        array_fill('worker lease expired'::text, ARRAY[cardinality(ids)]),
+                                        NULL, array_fill(0::float8, ARRAY[cardinality(ids)]));
+    END IF;
+    IF ids IS NOT NULL OR EXISTS (SELECT 1 FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+                                   WHERE q.status = 'queued' AND o.status = 'queued' AND o.next_attempt_at <= now()) THEN
         PERFORM pg_notify('vasscm_outbox', 'due');
     END IF;
-    RETURN n;
+    RETURN coalesce(cardinality(ids), 0);
 END
 $$;
 COMMENT ON FUNCTION requeue_expired() IS 'Job: re-queues messages whose worker lease expired and wakes workers for due retries.';

@@ -1,8 +1,11 @@
 -- The outbox: one row per message to customs, its status history and the operator's actions.
 --
 -- vasscm._enqueue() checks and builds a message (Rust: vasscm._prepare) and inserts it;
--- 'invalid' with every reason when the data is bad. Status changes are recorded in
--- vasscm.outbox_history (append-only, hash-chained by sql/audit.sql).
+-- 'invalid' with every reason when the data is bad. Every status change goes through
+-- vasscm._set_status(), which writes it to vasscm.outbox_history (append-only, hash-chained by
+-- sql/audit.sql) and keeps vasscm.outbox_open, the small table of unsettled messages, in step.
+-- No index of the outbox covers status or the worker's columns (lease, attempts, errors), so a
+-- status change is a HOT update: the row is rewritten in its page and no index is touched.
 
 CREATE TABLE outbox (
     id                      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -27,15 +30,33 @@ CREATE TABLE outbox (
     last_error              text,
     lease_until             timestamptz,
     claimed_by              text
-);
+) WITH (fillfactor = 70);   -- room in each page for the new version of a row whose status changes (HOT)
 COMMENT ON TABLE outbox IS 'One row per VASSCM message; transaction_id is the idempotency key customs sees.';
 COMMENT ON COLUMN outbox.source_data IS 'The mapped TOS data as captured (compared to detect amendments).';
 COMMENT ON COLUMN outbox.order_key IS 'Messages with the same key (container, B/L, declaration) are sent in id order.';
 COMMENT ON COLUMN outbox.original_transaction_id IS 'For amendments and cancellations: the message they refer to; never sent before it.';
-CREATE INDEX outbox_ready ON outbox (id) WHERE status IN ('queued', 'sending');
 CREATE INDEX outbox_by_source ON outbox (binding_id, source_key, message_type) WHERE binding_id IS NOT NULL;
 CREATE INDEX outbox_by_order ON outbox (order_key, id);
 CREATE INDEX outbox_by_original ON outbox (original_transaction_id) WHERE original_transaction_id IS NOT NULL;
+
+-- The messages not settled yet (invalid, waiting for approval, queued, sending, sent, dead), one
+-- small row each: where the worker finds what to claim and the monitoring what waits, without
+-- an index on outbox.status (which would make every status change rewrite every index of the
+-- outbox). Kept in step by vasscm._set_status() and vasscm._first_status(); outbox.status is
+-- the truth, this is its index. Rows leave when the message is accepted, rejected or cancelled.
+CREATE TABLE outbox_open (
+    outbox_id    bigint PRIMARY KEY,
+    status       text NOT NULL,
+    message_type text NOT NULL,
+    created_at   timestamptz NOT NULL
+) WITH (fillfactor = 50);
+COMMENT ON TABLE outbox_open IS 'The unsettled outbox messages with their status (kept in step by vasscm._set_status): what the worker claims from, what monitoring counts.';
+
+-- The statuses of an unsettled message (a row in vasscm.outbox_open).
+CREATE FUNCTION _unsettled(status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead')
+$$;
 
 -- Append-only and hash-chained (sql/audit.sql), in monthly partitions by `at`.
 CREATE SEQUENCE outbox_history_id_seq;
@@ -61,48 +82,138 @@ CREATE INDEX outbox_history_by_at ON outbox_history (at);
 CREATE INDEX outbox_history_chain ON outbox_history (chain_seq) WHERE chain_seq IS NOT NULL;
 CREATE INDEX outbox_history_unsealed ON outbox_history (id) WHERE chain_seq IS NULL;
 
--- History and wake-up. ENABLE ALWAYS: these must also fire inside the logical replication
--- apply worker (session_replication_role = replica), where captures happen.
-CREATE FUNCTION _outbox_status_changed() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    -- A row restored by pg_dump (COPY, not vasscm._enqueue) brings its history with it.
-    IF TG_OP = 'INSERT' AND current_setting('vasscm.enqueueing', true) IS DISTINCT FROM 'on' THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
-    VALUES (NEW.id, NEW.transaction_id, CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status,
-            nullif(current_setting('vasscm.status_reason', true), ''));
-    IF NEW.status = 'queued' THEN
-        PERFORM pg_notify('vasscm_outbox', NEW.message_type);
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER outbox_status_inserted AFTER INSERT ON outbox
-    FOR EACH ROW EXECUTE FUNCTION _outbox_status_changed();
-CREATE TRIGGER outbox_status_updated AFTER UPDATE OF status ON outbox
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION _outbox_status_changed();
-ALTER TABLE outbox ENABLE ALWAYS TRIGGER outbox_status_inserted;
-ALTER TABLE outbox ENABLE ALWAYS TRIGGER outbox_status_updated;
-
 CREATE FUNCTION _errors_summary(errors jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*) || ' problem(s): ' || string_agg(format('%s: %s: %s', e ->> 'path', e ->> 'rule', e ->> 'detail'), '; ')
       FROM jsonb_array_elements(errors) AS e
 $$;
 
--- Changes a message's status, recording why in the history.
+-- The one way a message's status changes. For each i: message ids[i] goes to statuses[i]
+-- because of reasons[i]; last_errors[i] sets its last error ('' clears it, NULL keeps it);
+-- delays[i] (seconds) sets its next attempt to now() + delay (NULL keeps it). A message going to
+-- 'sending' is leased to `worker` for lease_seconds and counts an attempt; any other status
+-- drops the lease. Each change is recorded in vasscm.outbox_history (who, when, from, to, why;
+-- a message whose status does not change gets no history row), vasscm.outbox_open follows,
+-- and the workers are woken (NOTIFY vasscm_outbox) for messages now queued. The rows are
+-- locked first; returns one row per message changed.
+CREATE FUNCTION _set_status(ids bigint[], statuses text[], reasons text[], last_errors text[] DEFAULT NULL,
+                            delays float8[] DEFAULT NULL, worker text DEFAULT NULL, lease_seconds int DEFAULT NULL)
+RETURNS TABLE (outbox_id bigint, transaction_id uuid, message_type text, from_status text, to_status text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r_id   bigint[];
+    r_tid  uuid[];
+    r_type text[];
+    r_from text[];
+    r_to   text[];
+    wake   text[];
+BEGIN
+    IF 'sending' = ANY (statuses) AND (worker IS NULL OR lease_seconds IS NULL) THEN
+        RAISE EXCEPTION 'vasscm: a message is sent only under a lease: worker and lease_seconds are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH c AS MATERIALIZED (
+        SELECT DISTINCT ON (u.id) u.id, u.st, u.why, u.err, u.delay
+          FROM unnest(ids, statuses, reasons, last_errors, delays) AS u(id, st, why, err, delay)
+         WHERE u.id IS NOT NULL
+         ORDER BY u.id
+    ), old AS MATERIALIZED (
+        SELECT o.id, o.status FROM vasscm.outbox o WHERE o.id IN (SELECT c.id FROM c) ORDER BY o.id FOR UPDATE
+    ), changed AS (
+        UPDATE vasscm.outbox o
+           SET status = c.st, updated_at = now(),
+               last_error = CASE WHEN c.err IS NULL THEN o.last_error ELSE nullif(c.err, '') END,
+               next_attempt_at = CASE WHEN c.delay IS NULL THEN o.next_attempt_at ELSE now() + make_interval(secs => c.delay) END,
+               lease_until = CASE WHEN c.st = 'sending' THEN now() + make_interval(secs => lease_seconds) END,
+               claimed_by = CASE WHEN c.st = 'sending' THEN worker
+                                 WHEN c.st IN ('queued', 'dead', 'pending_approval') THEN NULL
+                                 ELSE o.claimed_by END,
+               attempts = o.attempts + CASE WHEN c.st = 'sending' THEN 1 ELSE 0 END
+          FROM c JOIN old ON old.id = c.id
+         WHERE o.id = c.id
+        RETURNING o.id, o.transaction_id, o.message_type, o.created_at, old.status AS from_status, o.status AS to_status, c.why
+    ), history AS (
+        INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
+        SELECT x.id, x.transaction_id, x.from_status, x.to_status, x.why FROM changed x
+         WHERE x.from_status IS DISTINCT FROM x.to_status
+         ORDER BY x.id
+    ), opened AS (
+        INSERT INTO vasscm.outbox_open AS q (outbox_id, status, message_type, created_at)
+        SELECT x.id, x.to_status, x.message_type, x.created_at FROM changed x WHERE vasscm._unsettled(x.to_status)
+        ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status
+    ), settled AS (
+        DELETE FROM vasscm.outbox_open q USING changed x WHERE q.outbox_id = x.id AND NOT vasscm._unsettled(x.to_status)
+    )
+    SELECT array_agg(x.id ORDER BY x.id), array_agg(x.transaction_id ORDER BY x.id), array_agg(x.message_type ORDER BY x.id),
+           array_agg(x.from_status ORDER BY x.id), array_agg(x.to_status ORDER BY x.id),
+           array_agg(DISTINCT x.message_type) FILTER (WHERE x.to_status = 'queued' AND x.from_status IS DISTINCT FROM 'queued')
+      INTO r_id, r_tid, r_type, r_from, r_to, wake
+      FROM changed x;
+    IF wake IS NOT NULL THEN
+        PERFORM pg_notify('vasscm_outbox', t) FROM unnest(wake) t;
+    END IF;
+    RETURN QUERY SELECT * FROM unnest(r_id, r_tid, r_type, r_from, r_to);
+END
+$$;
+COMMENT ON FUNCTION _set_status(bigint[], text[], text[], text[], float8[], text, int) IS
+    'The one way outbox statuses change: updates the messages, records each change in outbox_history, keeps outbox_open in step, wakes workers.';
+
+-- One message's status change (see above); a message cancelled or invalid keeps the reason as
+-- its last error.
 CREATE FUNCTION _set_status(outbox_id bigint, status text, reason text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM set_config('vasscm.status_reason', coalesce(reason, ''), true);
-    UPDATE vasscm.outbox o SET status = _set_status.status, updated_at = now(),
-                               last_error = CASE WHEN _set_status.status IN ('cancelled', 'invalid') THEN reason ELSE o.last_error END
-     WHERE o.id = outbox_id;
-    PERFORM set_config('vasscm.status_reason', '', true);
+    PERFORM FROM vasscm._set_status(ARRAY[outbox_id], ARRAY[status], ARRAY[reason],
+                                    ARRAY[CASE WHEN status IN ('cancelled', 'invalid') THEN coalesce(reason, '') END]);
 END
 $$;
+
+-- Records the first status of a message just inserted into the outbox (by vasscm._enqueue, or
+-- by any other code inserting a message): its history row, vasscm.outbox_open, the wake-up.
+CREATE FUNCTION _first_status(outbox_id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o record;
+BEGIN
+    SELECT x.id, x.transaction_id, x.message_type, x.status, x.created_at INTO o
+      FROM vasscm.outbox x WHERE x.id = _first_status.outbox_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vasscm: there is no outbox message %', outbox_id USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
+    VALUES (o.id, o.transaction_id, NULL, o.status, reason);
+    IF vasscm._unsettled(o.status) THEN
+        INSERT INTO vasscm.outbox_open AS q (outbox_id, status, message_type, created_at)
+        VALUES (o.id, o.status, o.message_type, o.created_at)
+        ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status;
+    END IF;
+    IF o.status = 'queued' THEN
+        PERFORM pg_notify('vasscm_outbox', o.message_type);
+    END IF;
+END
+$$;
+
+-- Brings vasscm.outbox_open back in step with the outbox (after a status was changed by a
+-- plain UPDATE instead of vasscm._set_status, or a restore that lacked it): every unsettled
+-- message in it with its status, nothing else. Scans the whole outbox. Returns how many rows
+-- it added, changed or removed.
+CREATE FUNCTION _resync_open() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+    m bigint;
+BEGIN
+    INSERT INTO vasscm.outbox_open AS q (outbox_id, status, message_type, created_at)
+    SELECT o.id, o.status, o.message_type, o.created_at FROM vasscm.outbox o WHERE vasscm._unsettled(o.status)
+    ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status WHERE q.status IS DISTINCT FROM EXCLUDED.status;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM vasscm.outbox_open q
+     WHERE NOT EXISTS (SELECT 1 FROM vasscm.outbox o WHERE o.id = q.outbox_id AND vasscm._unsettled(o.status));
+    GET DIAGNOSTICS m = ROW_COUNT;
+    RETURN n + m;
+END
+$$;
+COMMENT ON FUNCTION _resync_open() IS 'Admin: rebuilds vasscm.outbox_open from the outbox (after plain UPDATEs of outbox.status or a partial restore); returns how many rows changed.';
 
 -- Checks and builds a message and inserts it into the outbox ('invalid' with reasons when bad).
 CREATE FUNCTION _enqueue(message_type text, data jsonb, mode text, binding_id int, source_table text, source_key jsonb,
@@ -118,8 +229,8 @@ BEGIN
     st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
                WHEN mode = 'manual' THEN 'pending_approval'
                ELSE 'queued' END;
-    PERFORM set_config('vasscm.status_reason',
-                       CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') ELSE reason END, true);
+    -- vasscm.enqueueing tells the incident trigger (sql/incident.sql) a new message from a row
+    -- restored by pg_dump, which brings its links with it
     PERFORM set_config('vasscm.enqueueing', 'on', true);
     INSERT INTO vasscm.outbox (transaction_id, message_type, status, mode, data, source_data, message, errors, binding_id,
                                source_table, source_key, order_key, original_transaction_id, last_error)
@@ -131,7 +242,7 @@ BEGIN
             CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END)
     RETURNING * INTO r;
     PERFORM set_config('vasscm.enqueueing', '', true);
-    PERFORM set_config('vasscm.status_reason', '', true);
+    PERFORM vasscm._first_status(r.id, CASE WHEN st = 'invalid' THEN r.last_error ELSE reason END);
     RETURN r;
 END
 $$;
@@ -149,20 +260,19 @@ BEGIN
     st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
                WHEN o.mode = 'manual' THEN 'pending_approval'
                ELSE 'queued' END;
-    PERFORM set_config('vasscm.status_reason',
-                       CASE WHEN st = 'invalid' THEN reason || ': ' || vasscm._errors_summary(prep -> 'errors') ELSE reason END, true);
     UPDATE vasscm.outbox
-       SET status = st, data = prep -> 'data', message = prep ->> 'message', errors = prep -> 'errors',
+       SET data = prep -> 'data', message = prep ->> 'message', errors = prep -> 'errors',
            source_data = CASE WHEN o.binding_id IS NOT NULL THEN _reprepare.data ELSE o.source_data END,
            -- a corrected container / B/L / declaration is the key the message is ordered by
            order_key = CASE WHEN o.original_transaction_id IS NULL
                             THEN coalesce(prep -> 'data' ->> 'SO_CONTAINER', prep -> 'data' ->> 'SO_VAN_DON',
                                           prep -> 'data' ->> 'SO_TK', o.order_key)
                             ELSE o.order_key END,
-           last_error = CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END,
-           attempts = 0, next_attempt_at = now(), updated_at = now()
+           attempts = 0, updated_at = now()
      WHERE id = outbox_id;
-    PERFORM set_config('vasscm.status_reason', '', true);
+    PERFORM FROM vasscm._set_status(ARRAY[outbox_id], ARRAY[st],
+        ARRAY[CASE WHEN st = 'invalid' THEN reason || ': ' || vasscm._errors_summary(prep -> 'errors') ELSE reason END],
+        ARRAY[CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') ELSE '' END], ARRAY[0::float8]);
     RETURN st;
 END
 $$;
@@ -183,11 +293,10 @@ BEGIN
             RAISE EXCEPTION 'vasscm: message % is dead, not invalid: it is re-sent as it was (customs may have received it)', id
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
-        PERFORM set_config('vasscm.status_reason', 'requeued after giving up', true);
-        UPDATE vasscm.outbox SET status = CASE WHEN mode = 'manual' THEN 'pending_approval' ELSE 'queued' END,
-                                 attempts = 0, next_attempt_at = now(), lease_until = NULL, updated_at = now()
-         WHERE outbox.id = o.id RETURNING status INTO o.status;
-        PERFORM set_config('vasscm.status_reason', '', true);
+        UPDATE vasscm.outbox SET attempts = 0 WHERE outbox.id = o.id;
+        SELECT x.to_status INTO o.status
+          FROM vasscm._set_status(ARRAY[o.id], ARRAY[CASE WHEN o.mode = 'manual' THEN 'pending_approval' ELSE 'queued' END],
+                                  ARRAY['requeued after giving up'], NULL, ARRAY[0::float8]) x;
         RETURN o.status;
     END IF;
     IF o.status = 'rejected' THEN

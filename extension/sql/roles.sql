@@ -1,9 +1,10 @@
--- Roles and least privilege. Nothing is granted to PUBLIC. Four roles (NOLOGIN; grant them
+-- Roles and least privilege. Nothing is granted to PUBLIC. Five roles (NOLOGIN; grant them
 -- to login roles):
 --   vasscm_reader    reads clearance (functions, views, gate-out checks), outbox, history, inbox, catalogue; builds/validates/parses
 --   vasscm_operator  reader + approve, reject, requeue, enqueue, queries to customs, reports (18/19, DISCHARGE_DONE, YARD_MAP), scans, vessel overrides
 --   vasscm_admin     reader + bindings, catalogue, settings, jobs (pg_cron), audit verification
 --   vasscm_worker    claims, records signed messages, replies, failures, inbound messages
+--   vasscm_camera    camera systems at the gates: record reads (and ask their state), report camera outages
 -- Functions that change state run SECURITY DEFINER with a fixed search_path, so that no role
 -- needs write access to the tables themselves.
 
@@ -13,6 +14,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_operator') THEN CREATE ROLE vasscm_operator NOLOGIN; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_admin') THEN CREATE ROLE vasscm_admin NOLOGIN; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_worker') THEN CREATE ROLE vasscm_worker NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vasscm_camera') THEN CREATE ROLE vasscm_camera NOLOGIN; END IF;
 END
 $roles$;
 GRANT vasscm_reader TO vasscm_operator, vasscm_admin;
@@ -21,7 +23,7 @@ REVOKE ALL ON SCHEMA vasscm FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA vasscm FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA vasscm FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA vasscm FROM PUBLIC;
-GRANT USAGE ON SCHEMA vasscm TO vasscm_reader, vasscm_worker;
+GRANT USAGE ON SCHEMA vasscm TO vasscm_reader, vasscm_worker, vasscm_camera;
 
 -- State-changing entry points run as the extension owner.
 ALTER FUNCTION vasscm.load_catalogue(jsonb, boolean) SECURITY DEFINER;
@@ -162,3 +164,67 @@ GRANT EXECUTE ON FUNCTION vasscm.watch_incidents() TO vasscm_admin;
 -- functions, for everyone who reads (the gate included).
 GRANT EXECUTE ON FUNCTION vasscm.container_read_candidates(text), vasscm.correct_container_read(text, text[])
    TO vasscm_reader;
+
+-- Clearance on the ledger (sql/clearance_now.sql, settings.sql, gate.sql).
+GRANT SELECT ON vasscm.clearance_now, vasscm.setting_rule, vasscm.unit_conversion TO vasscm_reader;
+GRANT EXECUTE ON FUNCTION vasscm.gate_out_check_bulk(text, text, numeric, numeric, numeric, text),
+                          vasscm._seal_key(text), vasscm._unit(text), vasscm._in_unit(numeric, text, text),
+                          vasscm._gate_time(timestamptz),
+                          vasscm._seal_after_changes(text, timestamptz, timestamptz[], text[], text[])
+   TO vasscm_reader;
+ALTER FUNCTION vasscm.gate_out_check(text, text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION vasscm.gate_out_check_bulk(text, text, numeric, numeric, numeric) SECURITY DEFINER;
+ALTER FUNCTION vasscm.gate_out_check_bulk(text, text, numeric, numeric, numeric, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm._clearance_rebuild() SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION vasscm._clearance_rebuild(), vasscm._clearance_drift() TO vasscm_admin;
+
+-- Batched worker writes and the table of unsettled messages (sql/outbox.sql, sql/worker.sql).
+ALTER FUNCTION vasscm.record_signed_batch(uuid[], text[]) SECURITY DEFINER;
+ALTER FUNCTION vasscm.record_replies(uuid[], jsonb[], int[], text[], int, float8, float8) SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION vasscm.record_signed_batch(uuid[], text[]),
+                          vasscm.record_replies(uuid[], jsonb[], int[], text[], int, float8, float8)
+   TO vasscm_worker;
+GRANT SELECT ON vasscm.outbox_open TO vasscm_reader, vasscm_worker;
+
+-- Camera gates (sql/camera.sql): a camera system records reads and reports outages, nothing
+-- else (it cannot even read the reads); the officer on duty (operator) reviews held reads and
+-- keeps the shift log; readers (traffic displays, the TOS) read the reports and views; admins
+-- register cameras, yard blocks and run the jobs; admins may bind camera_exit to form 21.
+ALTER FUNCTION vasscm.record_camera_read(text, timestamptz, jsonb, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION vasscm.camera_read_status(bigint) SECURITY DEFINER;
+ALTER FUNCTION vasscm.report_camera_outage(text, text, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION vasscm.report_camera_restored(text, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION vasscm.review_camera_read(bigint, text, text, text[]) SECURITY DEFINER;
+ALTER FUNCTION vasscm.write_shift_log(text, text, text, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION vasscm.set_gate_appointment(text, text, text, text, timestamptz, timestamptz, text, text[], text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.cancel_gate_appointment(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.register_camera(text, text, text, text, text, text, int) SECURITY DEFINER;
+ALTER FUNCTION vasscm.set_camera_active(text, boolean) SECURITY DEFINER;
+ALTER FUNCTION vasscm.issue_camera_key(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.camera_key_matches(text, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.set_yard_block(text, numeric, text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.drop_yard_block(text) SECURITY DEFINER;
+ALTER FUNCTION vasscm.watch_cameras() SECURITY DEFINER;
+ALTER FUNCTION vasscm.maintain_camera_partitions() SECURITY DEFINER;
+GRANT SELECT ON vasscm.camera, vasscm.gate_appointment, vasscm.yard_block, vasscm.camera_read, vasscm.camera_exit,
+                vasscm.camera_outage, vasscm.shift_log, vasscm._yard_containers, vasscm.camera_review_queue, vasscm.camera_status,
+                vasscm.truck_visits, vasscm.trucks_inside, vasscm.dwell_by_lane, vasscm.gate_queue, vasscm.gate_flow, vasscm.yard_capacity
+   TO vasscm_reader;
+GRANT EXECUTE ON FUNCTION vasscm.camera_statistics(timestamptz, timestamptz), vasscm.camera_shift_log(timestamptz, timestamptz),
+                          vasscm.camera_read_status(bigint), vasscm._plate(text)
+   TO vasscm_reader;
+GRANT EXECUTE ON FUNCTION vasscm.review_camera_read(bigint, text, text, text[]), vasscm.write_shift_log(text, text, text, timestamptz),
+                          vasscm.report_camera_outage(text, text, timestamptz), vasscm.report_camera_restored(text, timestamptz),
+                          vasscm.set_gate_appointment(text, text, text, text, timestamptz, timestamptz, text, text[], text, text),
+                          vasscm.cancel_gate_appointment(text)
+   TO vasscm_operator;
+GRANT EXECUTE ON FUNCTION vasscm.set_gate_appointment(text, text, text, text, timestamptz, timestamptz, text, text[], text, text),
+                          vasscm.cancel_gate_appointment(text), vasscm.register_camera(text, text, text, text, text, text, int),
+                          vasscm.set_camera_active(text, boolean), vasscm.issue_camera_key(text), vasscm.set_yard_block(text, numeric, text),
+                          vasscm.drop_yard_block(text), vasscm.watch_cameras(), vasscm.maintain_camera_partitions()
+   TO vasscm_admin;
+GRANT TRIGGER ON vasscm.camera_exit TO vasscm_admin;   -- vasscm.bind checks it: a port without a gate system binds camera_exit to form 21
+GRANT EXECUTE ON FUNCTION vasscm.record_camera_read(text, timestamptz, jsonb, text, text[]), vasscm.camera_read_status(bigint),
+                          vasscm.report_camera_outage(text, text, timestamptz), vasscm.report_camera_restored(text, timestamptz)
+   TO vasscm_camera;
+GRANT EXECUTE ON FUNCTION vasscm.camera_key_matches(text, text) TO vasscm_worker;   -- the worker's future HTTP endpoint for cameras

@@ -14,7 +14,7 @@ use vasscm_core::ocr::{self, Correction};
 /// SELECT vasscm.container_read_candidates('M5KV 123456 S');  -- {MSKU1234565}
 /// ```
 #[pg_extern(immutable, strict, parallel_safe)]
-fn container_read_candidates(read: &str) -> Vec<String> {
+pub(crate) fn container_read_candidates(read: &str) -> Vec<String> {
     ocr::candidates(read)
 }
 
@@ -52,7 +52,7 @@ fn correction_row(correction: Correction, read: &str) -> CorrectionRow {
 /// --  corrected | CSQU3054383  | {CSQU3054383}
 /// ```
 #[pg_extern(immutable, parallel_safe)]
-fn correct_container_read(
+pub(crate) fn correct_container_read(
     read: Option<&str>,
     plausible: Option<Vec<Option<String>>>,
 ) -> TableIterator<'static, (name!(outcome, String), name!(container_no, Option<String>), name!(candidates, Vec<String>))> {

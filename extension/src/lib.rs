@@ -14,6 +14,12 @@ mod capture;
 #[cfg(any(test, feature = "pg_test"))]
 mod worker_tests;
 #[cfg(any(test, feature = "pg_test"))]
+mod audit_tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod obligations_tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod ops_tests;
+#[cfg(any(test, feature = "pg_test"))]
 mod clearance_tests;
 mod error;
 mod schema;

@@ -117,16 +117,32 @@ extension_sql_file!("../sql/worker.sql", name = "worker", requires = ["interpret
 #[allow(unused_imports)] // named in `requires` below
 use crate::api::{is_valid_container_no, normalize_container_no};
 
+// The clearance, one file per job: settings, helpers, state tables, the inbox applier, port
+// facts, the maintained state, an operator action, the read API.
+extension_sql_file!("../sql/settings.sql", name = "settings", requires = ["worker"]);
+extension_sql_file!("../sql/clearance_helpers.sql", name = "clearance_helpers", requires = ["settings"]);
+extension_sql_file!("../sql/clearance_tables.sql", name = "clearance_tables", requires = ["clearance_helpers"]);
+extension_sql_file!("../sql/inbox_apply.sql", name = "inbox_apply", requires = ["clearance_tables", normalize_container_no]);
+extension_sql_file!("../sql/port_facts.sql", name = "port_facts", requires = ["inbox_apply"]);
+extension_sql_file!("../sql/clearance_now.sql", name = "clearance_now", requires = ["port_facts"]);
+extension_sql_file!("../sql/scan.sql", name = "scan", requires = ["clearance_now", normalize_container_no, is_valid_container_no]);
 extension_sql_file!(
     "../sql/clearance.sql",
     name = "clearance",
-    requires = ["worker", normalize_container_no, is_valid_container_no]
+    requires = ["scan", normalize_container_no, is_valid_container_no]
 );
 extension_sql_file!("../sql/gate.sql", name = "gate", requires = ["clearance"]);
 extension_sql_file!("../sql/obligations.sql", name = "obligations", requires = ["gate"]);
 extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["obligations"]);
 extension_sql_file!("../sql/operations.sql", name = "operations", requires = ["audit"]);
 extension_sql_file!("../sql/incident.sql", name = "incident", requires = ["operations"]);
+#[allow(unused_imports)] // named in `requires` below
+use crate::camera::{container_read_candidates, correct_container_read};
+extension_sql_file!(
+    "../sql/camera.sql",
+    name = "camera",
+    requires = ["incident", correct_container_read, container_read_candidates, is_valid_container_no, normalize_container_no]
+);
 extension_sql_file!("../sql/dump.sql", name = "dump", requires = ["operations"]);
 extension_sql!(
     "SELECT vasscm.load_catalogue(vasscm._builtin_catalogue(), activate => true);",

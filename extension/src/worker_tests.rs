@@ -1,4 +1,5 @@
-//! `#[pg_test]`s of the worker's SQL side (claim, order, replies, failures, inbound).
+//! `#[pg_test]`s of the worker's SQL side (claim, order, replies one by one and in batches,
+//! failures, the one status function and its history, the open-message index, inbound).
 
 use pgrx::prelude::*;
 
@@ -41,6 +42,119 @@ mod tests {
         one(&format!("SELECT vasscm.build_message('{kind}', '{data}', '{{\"Request_ID\": \"{tid}\"}}')"))
     }
 
+    /// The parsed reply (as vasscm.parse_message gives it) to `tid`.
+    fn parsed(tid: &str, kind: &str) -> String {
+        one(&format!("SELECT vasscm.parse_message($x${}$x$)::text", reply(tid, kind)))
+    }
+
+    fn open_rows() -> String {
+        one("SELECT coalesce(string_agg(o.data ->> 'SO_CONTAINER' || ' ' || q.status, ', ' ORDER BY q.outbox_id), '')
+               FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id")
+    }
+
+    #[pg_test]
+    fn replies_are_recorded_in_batches_with_the_verdict_given() {
+        setup();
+        let a = enqueue("MSKU1234565");
+        let b = enqueue("TGHU7654320");
+        let c = enqueue("CSQU3054383");
+        assert_eq!(claimed(10).len(), 3);
+        let wrong = parsed(&a, "200"); // a reply to a, given as c's
+        let got = one(&format!(
+            "SELECT string_agg(r.transaction_id || '=' || coalesce(r.status, 'none'), ' ' ORDER BY r.transaction_id)
+               FROM vasscm.record_replies(ARRAY['{a}', '{b}', '{c}', '{a}']::uuid[],
+                                          ARRAY[$j${}$j$, $j${}$j$, $j${wrong}$j$, $j${}$j$]::jsonb[],
+                                          ARRAY[200, 200, 200, 200], ARRAY['raw a', 'raw b', 'raw c', 'raw a again'], 5, 10, 60) r",
+            parsed(&a, "200"),
+            parsed(&b, "299"),
+            parsed(&a, "200")
+        ));
+        let mut want = vec![format!("{a}=accepted"), format!("{a}=accepted"), format!("{b}=rejected"), format!("{c}=queued")];
+        want.sort();
+        assert_eq!(got, want.join(" "), "a duplicate reply keeps the first answer; c's reply answers another message");
+        assert_eq!(
+            one(&format!("SELECT last_error FROM vasscm.outbox WHERE transaction_id = '{c}'")),
+            format!("reply answers {a}, not this message")
+        );
+        assert!(one(&format!("SELECT last_error FROM vasscm.outbox WHERE transaction_id = '{b}'")).contains("1203: Container"));
+        // the log keeps the bodies as received
+        assert_eq!(
+            one("SELECT string_agg(kind || ':' || body, ' ' ORDER BY id) FROM vasscm.message_log"),
+            "bad_reply:raw c reply:raw a reply:raw b reply:raw a again"
+        );
+        // settled messages leave the open set; c is queued again for a retry
+        assert_eq!(open_rows(), "CSQU3054383 queued");
+        // one history row per change, each with its reason
+        assert_eq!(
+            one(&format!(
+                "SELECT string_agg(h.to_status || ' (' || regexp_replace(h.reason, '^enqueued by .*', 'enqueued') || ')', ', ' ORDER BY h.id) FROM vasscm.outbox_history h
+                   JOIN vasscm.outbox o ON o.id = h.outbox_id WHERE o.transaction_id = '{b}'"
+            )),
+            "queued (enqueued), sending (claimed by w1), rejected (rejected by customs: 1203: Container không có trong danh sách)"
+        );
+    }
+
+    #[pg_test]
+    fn every_status_change_goes_through_one_function_with_its_history() {
+        setup();
+        // no trigger writes the history behind the callers' back
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'vasscm.outbox'::regclass AND tgname LIKE 'outbox_status%'").unwrap(),
+            Some(0)
+        );
+        let a = enqueue("MSKU1234565");
+        let b = enqueue("TGHU7654320");
+        let id = |t: &str| one(&format!("SELECT id::text FROM vasscm.outbox WHERE transaction_id = '{t}'"));
+        let (ia, ib) = (id(&a), id(&b));
+        let changed = one(&format!(
+            "SELECT string_agg(outbox_id || ' ' || from_status || '>' || to_status, ', ' ORDER BY outbox_id)
+               FROM vasscm._set_status(ARRAY[{ia}, {ib}], ARRAY['cancelled', 'dead'], ARRAY['no longer needed', 'gave up'], ARRAY[NULL, 'HTTP 500'])"
+        ));
+        assert_eq!(changed, format!("{ia} queued>cancelled, {ib} queued>dead"));
+        assert_eq!(
+            one(&format!("SELECT string_agg(coalesce(last_error, '-'), ' / ' ORDER BY id) FROM vasscm.outbox WHERE id IN ({ia}, {ib})")),
+            "- / HTTP 500",
+            "NULL keeps the last error"
+        );
+        assert_eq!(open_rows(), "TGHU7654320 dead", "cancelled leaves the open set, dead stays (it waits for a requeue)");
+        // the same status again: no history row
+        Spi::run(&format!("SELECT vasscm._set_status({ib}, 'dead', 'still dead')")).unwrap();
+        assert_eq!(
+            one(&format!(
+                "SELECT string_agg(coalesce(from_status, '') || '>' || to_status || ' ' || regexp_replace(reason, '^enqueued by .*', 'enqueued'), ', ' ORDER BY id)
+                   FROM vasscm.outbox_history WHERE outbox_id = {ib}"
+            )),
+            ">queued enqueued, queued>dead gave up"
+        );
+        // going to 'sending' needs a lease
+        let e = crate::test_support::error_of(&format!("SELECT vasscm._set_status(ARRAY[{ib}], ARRAY['sending'], ARRAY['x'])"));
+        assert!(e.contains("only under a lease"), "{e}");
+        // requeued: back in the open set as queued, with its history
+        assert_eq!(one(&format!("SELECT vasscm.requeue({ib})")), "queued");
+        assert_eq!(open_rows(), "TGHU7654320 queued");
+        assert_eq!(claimed(10), vec![b.clone()]);
+        assert_eq!(open_rows(), "TGHU7654320 sending");
+        assert_eq!(
+            one(&format!("SELECT to_status || ' ' || reason FROM vasscm.outbox_history WHERE outbox_id = {ib} ORDER BY id DESC LIMIT 1")),
+            "sending claimed by w1"
+        );
+    }
+
+    #[pg_test]
+    fn signed_messages_are_logged_in_one_statement_compressed() {
+        setup();
+        let a = enqueue("MSKU1234565");
+        let b = enqueue("TGHU7654320");
+        let body = "<Signature>".to_string() + &"MIIDdTCCAl2gAwIBAgIUQ9kF".repeat(150) + "</Signature>";
+        Spi::run(&format!("SELECT vasscm.record_signed_batch(ARRAY['{a}', '{b}']::uuid[], ARRAY['<a/>', $b${body}$b$])")).unwrap();
+        assert_eq!(
+            one("SELECT string_agg(transaction_id || ' ' || kind || ' ' || direction, ', ' ORDER BY id) FROM vasscm.message_log"),
+            format!("{a} signed out, {b} signed out")
+        );
+        assert_eq!(one(&format!("SELECT pg_column_compression(body) FROM vasscm.message_log WHERE transaction_id = '{b}'")), "lz4");
+        assert_eq!(one(&format!("SELECT body FROM vasscm.message_log WHERE transaction_id = '{b}'")), body);
+    }
+
     #[pg_test]
     fn claims_keep_per_container_order_and_leases() {
         setup();
@@ -64,6 +178,7 @@ mod tests {
     #[pg_test]
     fn follow_ups_wait_for_their_original_to_be_sent() {
         setup();
+        Spi::run("SET vasscm.amendment_delay_seconds = 0").unwrap(); // amendments go at once here
         Spi::run(
             "CREATE TABLE moves (id int PRIMARY KEY, ctr text, seal text);
              SELECT vasscm.bind('moves', '14', '{\"MA_HQ\": \"''03CC''\", \"MA_DIA_DIEM\": \"''X''\", \"LOAI_HANG\": \"''NHAP''\",

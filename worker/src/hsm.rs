@@ -302,7 +302,13 @@ impl Hsm {
     pub fn sign_on(&self, i: usize, algorithm: SignatureAlgorithm, data: &[u8]) -> Result<Vec<u8>, HsmError> {
         let mechanism = self.mechanism(algorithm).ok_or_else(|| HsmError::Pkcs11(format!("the token cannot sign {algorithm:?}")))?;
         let (mechanism, input) = mechanism.prepare(data).map_err(|e| HsmError::Pkcs11(format!("digest on the host: {e}")))?;
-        let guard = self.sessions[i % self.sessions.len()].lock().map_err(|_| HsmError::Pkcs11("session lock poisoned".into()))?;
+        // a free session if there is one (no thread waits while another session idles), else
+        // session i's turn
+        let n = self.sessions.len();
+        let guard = match (0..n).find_map(|k| self.sessions[(i + k) % n].try_lock().ok()) {
+            Some(g) => g,
+            None => self.sessions[i % n].lock().map_err(|_| HsmError::Pkcs11("session lock poisoned".into()))?,
+        };
         guard.0.sign(&mechanism, guard.1, &input).map_err(|e| HsmError::Pkcs11(format!("C_Sign on the token failed: {e}")))
     }
 

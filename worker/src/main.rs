@@ -8,10 +8,12 @@
 //!
 //! Modules, one job each: [`cli`] the command line, [`config`] the TOML file, [`commands`]
 //! `check` / `sign` / `bench-sign`, [`run`] the claim loop, [`send`] one message's way out,
-//! [`queue`] the SQL calls, [`db`] connections and outages, [`hsm`] and [`mechanism`] the token,
-//! [`transport`] HTTP to customs, [`trust`] customs' signatures, [`inbound`] customs → port
-//! messages, [`metrics`] `/metrics` and `/healthz`, [`ratelimit`] refused pushes.
+//! [`queue`] the SQL calls, [`batch`] their group commit, [`db`] connections and outages,
+//! [`hsm`] and [`mechanism`] the token, [`transport`] HTTP to customs, [`trust`] customs'
+//! signatures, [`inbound`] customs → port messages, [`metrics`] `/metrics` and `/healthz`,
+//! [`ratelimit`] refused pushes.
 
+mod batch;
 mod cli;
 mod commands;
 mod config;

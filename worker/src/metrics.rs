@@ -95,7 +95,7 @@ impl Metrics {
                 .await
                 .map_err(|e| e.to_string())?
                 .query(
-                    "SELECT status, count(*)::float8, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM vasscm.outbox
+                    "SELECT status, count(*)::float8, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM vasscm.outbox_open
                       WHERE status IN ('invalid', 'pending_approval', 'queued', 'sending', 'dead') GROUP BY status",
                     &[],
                 )

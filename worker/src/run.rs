@@ -7,7 +7,7 @@ use crate::config::{Config, InboundMode};
 use crate::error::WorkerError;
 use crate::hsm::Hsm;
 use crate::queue::{self, Claimed};
-use crate::send::{Fatal, Sender};
+use crate::send::{self, Fatal, Sender};
 use crate::{db, inbound, metrics, transport};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -117,8 +117,9 @@ pub async fn run(cfg: &Config) -> Result<(), WorkerError> {
     let profile = cfg.signing.profile();
     let transport = Arc::new(transport::Transport::new(&cfg.customs)?);
     let notify = Arc::new(Notify::new());
-    // One connection per message in flight (up to 8) and two for claiming and /metrics; the
-    // pool replaces a connection that died. Every worker write is idempotent (a lost commit
+    // Up to 8 connections for messages in flight (their log and reply writes go through the
+    // two batch writers; failures and releases use their own) and two for claiming and
+    // /metrics; the pool replaces a connection that died. Every worker write is idempotent (a lost commit
     // only means a re-send with the same Transaction_ID, which customs de-duplicates), so the
     // worker's own commits need not wait for the WAL flush. Captures from the TOS and inbound
     // messages keep synchronous commit.
@@ -139,7 +140,24 @@ pub async fn run(cfg: &Config) -> Result<(), WorkerError> {
     let mechanism = hsm.mechanism(profile.signature).map(|m| m.describe()).unwrap_or_default();
     info!(worker = %name, certificate = %hsm.certificate().subject(), %mechanism, url = %cfg.customs.url, "worker started");
 
-    let sender = Sender { db: pool.clone(), hsm, profile, transport, customs_cert, retry: cfg.worker.retry, stats };
+    let catalogues = vasscm_core::Catalogue::from_json(vasscm_core::BUILTIN_CATALOGUE_V1)
+        .map(|c| Arc::new(vasscm_core::Catalogues::single(c)))
+        .map_err(|e| WorkerError::Internal(format!("the built-in catalogue: {e}")))?;
+    let (signed_log, replies) = send::batchers(&pool, cfg.worker.retry);
+    let signing = Arc::new(tokio::sync::Semaphore::new(hsm.session_count()));
+    let sender = Sender {
+        db: pool.clone(),
+        hsm,
+        profile,
+        transport,
+        customs_cert,
+        retry: cfg.worker.retry,
+        stats,
+        signing,
+        catalogues,
+        signed_log,
+        replies,
+    };
     start_inbound(cfg, &sender)?;
 
     let concurrency = cfg.worker.concurrency;

@@ -1,19 +1,26 @@
 //! The send path of one claimed message: sign on the token, log the signed message, send it to
-//! customs, verify the reply, record the outcome. [`Sender`] holds what it needs, shared by
-//! every message in flight.
+//! customs, verify and parse the reply, record the outcome. [`Sender`] holds what it needs,
+//! shared by every message in flight; the signed-message log and the replies are written in
+//! batches with the other messages in flight ([`crate::batch`]).
 
+use crate::batch::{all_failed, Batcher, Written};
 use crate::config::RetryPolicy;
 use crate::db;
 use crate::hsm::Hsm;
 use crate::metrics::Metrics;
-use crate::queue::{self, Claimed};
+use crate::queue::{self, Claimed, Reply};
 use crate::transport::{Outcome, Transport};
 use crate::trust;
 use deadpool_postgres::Pool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
+use vasscm_core::{Catalogues, Limits};
 use vasscm_dsig::{Certificate, Profile};
+
+/// At most this many messages per batched statement.
+pub const BATCH_MAX: usize = 64;
 
 /// How long recording a message's outcome waits for an unreachable database; after that the
 /// lease expires and the message is re-sent with the same Transaction_ID.
@@ -44,6 +51,46 @@ pub struct Sender {
     pub retry: RetryPolicy,
     /// The worker's metrics.
     pub stats: Arc<Metrics>,
+    /// One permit per token session: only that many messages are signed at once (the others
+    /// wait here, not as threads queued on the token's sessions).
+    pub signing: Arc<Semaphore>,
+    /// The catalogue replies are parsed with (the one built in: 200 / 299 never change).
+    pub catalogues: Arc<Catalogues>,
+    /// Logs signed messages, several per statement.
+    pub signed_log: Arc<SignedLog>,
+    /// Records verified replies, several per statement.
+    pub replies: Arc<Replies>,
+}
+
+/// The batch writer of the signed-message log: (Transaction_ID, signed body) → logged.
+pub type SignedLog = Batcher<(String, String), ()>;
+/// The batch writer of the replies: a verified, parsed reply → the message's new status.
+pub type Replies = Batcher<Reply, Option<String>>;
+
+/// The batch writers of the signed-message log and of the replies, on `db`, replies retried
+/// under `retry`.
+pub fn batchers(db: &Pool, retry: RetryPolicy) -> (Arc<SignedLog>, Arc<Replies>) {
+    let pool = db.clone();
+    let signed = Batcher::start(BATCH_MAX, move |items: Vec<(String, String)>| -> Written<()> {
+        let pool = pool.clone();
+        Box::pin(async move {
+            match queue::record_signed_batch(&pool, &items).await {
+                Ok(()) => items.iter().map(|_| Ok(())).collect(),
+                Err(e) => all_failed(items.len(), &e),
+            }
+        })
+    });
+    let pool = db.clone();
+    let replies = Batcher::start(BATCH_MAX, move |items: Vec<Reply>| -> Written<Option<String>> {
+        let pool = pool.clone();
+        Box::pin(async move {
+            match queue::record_replies(&pool, &items, &retry).await {
+                Ok(statuses) => statuses.into_iter().map(Ok).collect(),
+                Err(e) => all_failed(items.len(), &e),
+            }
+        })
+    });
+    (Arc::new(signed), Arc::new(replies))
 }
 
 impl Sender {
@@ -53,7 +100,8 @@ impl Sender {
     pub async fn process(&self, m: &Claimed) -> Result<(), Fatal> {
         let tid = m.transaction_id.as_str();
         let Some(signed) = self.sign(m).await? else { return Ok(()) };
-        if let Err(e) = db::retry("logging the signed message", RECORD_RETRY, || queue::record_signed(&self.db, tid, &signed)).await {
+        let item = (m.transaction_id.clone(), signed.clone());
+        if let Err(e) = db::retry("logging the signed message", RECORD_RETRY, || self.signed_log.write(item.clone())).await {
             warn!(%tid, "could not log the signed message, not sending it now: {e}");
             let _ = queue::release(&self.db, tid, &e.to_string()).await;
             return Ok(());
@@ -79,10 +127,12 @@ impl Sender {
     async fn sign(&self, m: &Claimed) -> Result<Option<String>, Fatal> {
         let tid = m.transaction_id.as_str();
         let (xml, hsm, profile) = (m.message.clone(), self.hsm.clone(), self.profile);
+        let permit = self.signing.acquire().await.map_err(|e| Fatal(e.to_string()))?;
         let started = Instant::now();
         let signed = tokio::task::spawn_blocking(move || vasscm_dsig::sign(&xml, hsm.as_ref(), hsm.certificate(), profile))
             .await
             .map_err(|e| Fatal(e.to_string()))?;
+        drop(permit);
         self.stats.sign.observe(started.elapsed());
         match signed {
             Ok(s) => Ok(Some(s)),
@@ -107,12 +157,26 @@ impl Sender {
     async fn record(&self, tid: &str, outcome: &Outcome) -> Result<Option<String>, db::DbError> {
         match outcome {
             Outcome::Reply { status, body } => match trust::verify_customs(body, &self.customs_cert) {
-                Ok(trusted) => {
-                    db::retry("recording the reply", RECORD_RETRY, || {
-                        queue::record_reply(&self.db, tid, &trusted.document, i32::from(*status), body, &self.retry)
-                    })
-                    .await
-                }
+                Ok(trusted) => match vasscm_core::parse(&self.catalogues, &trusted.document, &Limits::default()) {
+                    // the verdict as verified and parsed here, recorded with the other replies
+                    Ok(parsed) => {
+                        let reply = Reply {
+                            transaction_id: tid.to_string(),
+                            parsed: parsed.to_json().to_string(),
+                            http_status: i32::from(*status),
+                            body: body.clone(),
+                        };
+                        db::retry("recording the reply", RECORD_RETRY, || self.replies.write(reply.clone())).await
+                    }
+                    // not a message this worker can read: the database parses it and records why
+                    // it is unusable
+                    Err(_) => {
+                        db::retry("recording the reply", RECORD_RETRY, || {
+                            queue::record_reply(&self.db, tid, &trusted.document, i32::from(*status), body, &self.retry)
+                        })
+                        .await
+                    }
+                },
                 Err(why) => {
                     let why = format!("reply not trusted: {why}");
                     self.record_failure("recording a refused reply", tid, &why, Some(i32::from(*status)), Some(body)).await
