@@ -3322,7 +3322,7 @@ COMMENT ON FUNCTION record_scan(text, timestamptz, text) IS 'Operator: records t
 -- customs has no seal, else the reason (with a seal change of this visit still waiting for
 -- customs, if any). seal_kind: HANG_TAU (carrier) or HAI_QUAN (customs).
 CREATE FUNCTION _seal_reason(container_no text, seal_kind text, given text, expected text, visit_in_at timestamptz) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     waiting record;
     shown   text := vasscm._norm(given);

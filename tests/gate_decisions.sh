@@ -8,6 +8,7 @@
 #   - an invalid 21 for a box that left 40 minutes ago raises the deadline alert: a listener on
 #     vasscm_deadline is notified;
 #   - a whole rebuild (vasscm.reapply_inbox) gives the same state.
+# Own cluster on GATE_DB_PORT (55572); KEEP=1 leaves it running to look at.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 PORT=${GATE_DB_PORT:-55572}

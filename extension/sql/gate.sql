@@ -9,9 +9,11 @@
 -- The seal a clerk typed against the seal the gate expects (customs' data, as changed by the
 -- accepted seal changes of this visit): compared as identifiers; NULL when they match or
 -- customs has no seal, else the reason (with a seal change of this visit still waiting for
--- customs, if any). seal_kind: HANG_TAU (carrier) or HAI_QUAN (customs).
+-- customs, if any). seal_kind: HANG_TAU (carrier) or HAI_QUAN (customs). (No SET clause: it is
+-- called by gate_out_check, which fixes the search_path, and names every object; a SET clause
+-- would cost the gate more than the rest of its refusal.)
 CREATE FUNCTION _seal_reason(container_no text, seal_kind text, given text, expected text, visit_in_at timestamptz) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     waiting record;
     shown   text := vasscm._norm(given);
