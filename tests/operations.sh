@@ -41,7 +41,8 @@ t "every job is an ordinary function that works by hand" \
   "SELECT vasscm.requeue_expired() >= 0 AND vasscm.refresh_deadline_alerts() >= 0 AND vasscm.discharge_done_due() >= 0
       AND vasscm.match_vessels_job() = 0 AND vasscm.seal_audit() >= 0 AND (SELECT count(*) FROM vasscm.maintain_partitions()) >= 0"
 q "SELECT vasscm.enqueue('CHECK_BL', '{\"MA_HQ\": \"03CC\", \"SO_VAN_DON\": \"B0\"}')" >/dev/null
-q "UPDATE vasscm.outbox SET status = 'sending', lease_until = now() - interval '1 minute', claimed_by = 'crashed-worker'" >/dev/null
+# a worker claims it with a lease that runs out at once, then dies
+q "SELECT count(*) FROM vasscm.claim('crashed-worker', 10, 0)" >/dev/null
 echo "  (waiting up to 75 s for pg_cron's next minute)"
 wait_until "$PORT" "$DB" "SELECT count(*) > 0 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
                           WHERE j.jobname = 'vasscm-requeue' AND d.status = 'succeeded'" 75 || true
