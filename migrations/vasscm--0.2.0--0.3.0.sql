@@ -20,6 +20,19 @@
 --    regenerated that way, owned by the role that created them.
 \echo Use "ALTER EXTENSION vasscm UPDATE TO '0.3.0'" to load this file. \quit
 
+-- The bound TOS tables first: this update replaces their capture triggers and changes the
+-- outbox their old triggers write. Taking the TOS tables' locks before anything else (their
+-- writers wait the few seconds the update takes) avoids a deadlock with TOS writers under way.
+DO $lock$
+DECLARE
+    r regclass;
+BEGIN
+    FOR r IN SELECT DISTINCT b.source FROM vasscm.binding b WHERE b.active ORDER BY 1 LOOP
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', r);
+    END LOOP;
+END
+$lock$;
+
 
 -- 1. Customs' messages ----------------------------------------------------------------------
 DROP FUNCTION vasscm.record_reply(uuid, text, int);
