@@ -25,6 +25,7 @@ PORT=${PACKAGE_TEST_PORT:-55495}
 NEW=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 OLD=0.2.0
 OLD_COMMIT=9c8d386
+PREV=0.3.0                           # the release before this version: its upgrade script leads here
 RATE=${PACKAGE_TEST_RATE:-40}        # inserts per second per pgbench run (two runs)
 DURATION=${PACKAGE_TEST_SECONDS:-30} # seconds the writers run; the upgrade happens inside
 D="$RUN_DIR/package-test"
@@ -64,8 +65,8 @@ ok 'has "$PKGLIB/vasscm.so" && has "$EXTDIR/vasscm.control" && has "$EXTDIR/vass
    "the extension: $PKGLIB/vasscm.so, vasscm.control, vasscm--$NEW.sql"
 missing=""
 for f in "$ROOT"/migrations/vasscm--*.sql; do has "$EXTDIR/$(basename "$f")" || missing="$missing $(basename "$f")"; done
-ok '[ -z "$missing" ] && has "$EXTDIR/vasscm--$OLD.sql" && has "$EXTDIR/vasscm--$OLD--$NEW.sql"' \
-   "every migrations/vasscm--*.sql ($(ls "$ROOT"/migrations/vasscm--*.sql | wc -l)), among them vasscm--$OLD.sql and vasscm--$OLD--$NEW.sql${missing:+ (missing:$missing)}"
+ok '[ -z "$missing" ] && has "$EXTDIR/vasscm--$OLD.sql" && has "$EXTDIR/vasscm--$PREV--$NEW.sql"' \
+   "every migrations/vasscm--*.sql ($(ls "$ROOT"/migrations/vasscm--*.sql | wc -l)), among them vasscm--$OLD.sql and vasscm--$PREV--$NEW.sql${missing:+ (missing:$missing)}"
 dpkg-deb --fsys-tarfile "$DEB" | tar -xO ".$EXTDIR/vasscm--$OLD.sql" > "$D/packaged-$OLD.sql"
 dpkg-deb --fsys-tarfile "$DEB" | tar -xO ".$EXTDIR/vasscm.control" > "$D/packaged.control"
 ok 'cmp -s "$D/packaged-$OLD.sql" "$ROOT/migrations/vasscm--$OLD.sql" && grep -qx "default_version = '"'$NEW'"'" "$D/packaged.control"' \
@@ -230,7 +231,7 @@ ok '[ "$(stat -c %i "$LIB" 2>/dev/null)" = "$inode_new" ] && cmp -s "$LIB" "$D/c
 bad=$(grep -E "unrecognized function API version|terminated by signal|server process .* was terminated|PANIC|ERROR|FATAL" "$LOG" | head -5 || true)
 ok '[ -z "$bad" ]' "the server log has no \"unrecognized function API version\", crash, ERROR or FATAL${bad:+: $bad}"
 
-ok '[ "$(dpkg-query --admindir="$ADMIN" -W -f="\${Status} \${Version}" vasscm-pg15)" = "install ok installed $NEW" ] && grep -qx "default_version = '"'$NEW'"'" "$PGROOT$EXTDIR/vasscm.control" && [ ! -e "$PGROOT$EXTDIR/vasscm--$OLD--$NEW.sql.dpkg-new" ]' \
+ok '[ "$(dpkg-query --admindir="$ADMIN" -W -f="\${Status} \${Version}" vasscm-pg15)" = "install ok installed $NEW" ] && grep -qx "default_version = '"'$NEW'"'" "$PGROOT$EXTDIR/vasscm.control" && [ ! -e "$PGROOT$EXTDIR/vasscm--$PREV--$NEW.sql.dpkg-new" ]' \
    "dpkg records vasscm-pg15 $NEW as installed (an upgrade from $OLD), vasscm.control defaults to $NEW, no leftover .dpkg-new"
 E="$PGROOT/etc/vasscm"
 ok '[ "$(stat -c %a "$E/worker.toml")" = 640 ] && [ "$(stat -c %a "$E/worker.env")" = 600 ] && [ -f "$E/customs-sim.toml" ] && [ ! -e "$E/worker.toml.dpkg-dist" ]' \
