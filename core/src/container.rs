@@ -1,8 +1,20 @@
 //! ISO 6346 container numbers: normalisation and check digit.
 
+use std::borrow::Cow;
+
 /// Trims, upper-cases and removes inner white space (customs data pads numbers with spaces).
 pub fn normalize(raw: &str) -> String {
-    raw.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect()
+    normalized(raw).into_owned()
+}
+
+/// [`normalize`] without a copy when the number is already normal (ASCII capitals and digits
+/// only, as TOS data and customs' usually are): a whole-yard report calls it per row.
+pub fn normalized(raw: &str) -> Cow<'_, str> {
+    if raw.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(raw.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect())
+    }
 }
 
 /// ISO 6346 letter values: A=10 … Z=38, skipping multiples of 11.
@@ -104,5 +116,8 @@ mod tests {
     #[test]
     fn normalises() {
         assert_eq!(normalize("  msku 123456 5 "), "MSKU1234565");
+        assert!(matches!(normalized("MSKU1234565"), Cow::Borrowed("MSKU1234565")));
+        assert_eq!(normalized("MSKU\u{a0}1234565"), "MSKU1234565");
+        assert_eq!(normalized("mšku1"), "MŠKU1");
     }
 }

@@ -4,7 +4,8 @@ use crate::cache::catalogues;
 use crate::error::{OrReport, VasscmError};
 use crate::settings;
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::{JsonB, PgMemoryContexts};
+use std::borrow::Cow;
 use vasscm_core::{container, message, xsd, BuildError, Direction, Problem};
 
 fn rows(problems: Vec<Problem>) -> impl Iterator<Item = (String, String, String)> {
@@ -67,10 +68,16 @@ fn container_check_digit(container_no: &str) -> i32 {
     container::check_digit(&prefix).or_report() as i32
 }
 
-/// Trims, upper-cases and removes inner spaces of a container number.
+/// Trims, upper-cases and removes inner spaces of a container number (a number already
+/// normal is returned as it is, without work: reports call this once or twice per row).
 #[pg_extern(immutable, strict, parallel_safe)]
-pub(crate) fn normalize_container_no(container_no: &str) -> String {
-    container::normalize(container_no)
+pub(crate) fn normalize_container_no(container_no: &str) -> &str {
+    match container::normalized(container_no) {
+        Cow::Borrowed(normal) => normal,
+        // SAFETY: the string is dropped with the current memory context, which outlives the
+        // call: pgrx copies the returned &str into a text datum before returning.
+        Cow::Owned(normal) => unsafe { (*PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(normal)).as_str() },
+    }
 }
 
 /// `#[pg_test]`s of the SQL API (each runs in a transaction that is rolled back).
