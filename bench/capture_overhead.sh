@@ -9,6 +9,7 @@
 #      nothing; gate-ins that each build and queue a form 14; gate-outs corrected in place).
 #   3. TOS commit → acceptance by customs at 50 msg/s: bench/worker_throughput.sh's latency
 #      part (worker, SoftHSM2, simulator), unless SKIP_LATENCY=1.
+# SKIP_CAPTURE=1 leaves out part 1 (to measure interpretation alone).
 # Usage: bench/capture_overhead.sh [ROWS] (default 50000). Prints figures; asserts nothing.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -81,6 +82,7 @@ timed() {   # interpret-setting SQL → µs per row
 }
 
 declare -A best
+[ "${SKIP_CAPTURE:-0}" = 1 ] || {
 echo "== 1. capture cost per inserted row ($N rows in one transaction, best of 3)"
 for round in 1 2 3; do
     for t in narrow wide; do
@@ -101,6 +103,7 @@ for t in narrow wide; do
     printf '  %-6s bare %6.1f µs | floor %6.1f µs | vasscm capture %6.1f µs = %.2f× the floor (trigger cost %.2f× the floor'"'"'s) | capture + interpretation at commit %7.1f µs\n' \
         "$t" "$bare" "$fl" "$cap" "$(echo "$cap / $fl" | bc -l)" "$(echo "($cap - $bare) / ($fl - $bare)" | bc -l)" "$com"
 done
+}
 
 echo "== 2. interpretation of a backlog (vasscm.interpret = async, then vasscm.interpret())"
 interpret_rate() {   # label → rows/s of vasscm.interpret() over what is pending

@@ -389,8 +389,8 @@ $$;
 COMMENT ON FUNCTION _clearance_drift() IS 'Check: rows of vasscm.clearance_now that a recomputation would not give (maintained) or that it lacks (recomputed); empty when it is right.';
 
 -- Triggers: what each change touches. Statement triggers see every row a statement changed
--- (a list of 3,000 containers is one recomputation); the ledger and the outbox, written one
--- event at a time, have row triggers.
+-- (a list of 3,000 containers is one recomputation); the outbox's status changes of 24 and
+-- CANCEL_PASSED have a row trigger.
 CREATE FUNCTION _clearance_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -435,32 +435,51 @@ BEGIN
 END
 $$;
 
+-- The outbox: a seal change (24) or a CANCEL_PASSED settled changes what the gate expects.
 CREATE FUNCTION _clearance_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    c text[] := '{}';
-    d text[] := '{}';
 BEGIN
-    IF TG_TABLE_NAME = 'movement' THEN
-        IF TG_OP <> 'DELETE' THEN
-            c := c || NEW.container_no;
-            IF NEW.message_type = '22' THEN
-                d := d || NEW.declarations;
-            END IF;
-        END IF;
-        IF TG_OP <> 'INSERT' THEN
-            c := c || OLD.container_no;
-            IF OLD.message_type = '22' THEN
-                d := d || OLD.declarations;
-            END IF;
-        END IF;
-    ELSIF NEW.message_type = '24' THEN
-        c := ARRAY[NEW.data ->> 'SO_CONTAINER'];
+    IF NEW.message_type = '24' THEN
+        PERFORM vasscm._clearance_touch(ARRAY[NEW.data ->> 'SO_CONTAINER'], NULL);
     ELSE   -- CANCEL_PASSED: the gate-out it cancels counts no more, or again
-        c := ARRAY[NEW.data ->> 'SO_CONTAINER'];
-        d := ARRAY(SELECT b.declaration_no FROM vasscm.declaration_bulk b WHERE b.bl_no = vasscm._norm(NEW.data ->> 'SO_VAN_DON'));
+        PERFORM vasscm._clearance_touch(ARRAY[NEW.data ->> 'SO_CONTAINER'],
+            ARRAY(SELECT b.declaration_no FROM vasscm.declaration_bulk b WHERE b.bl_no = vasscm._norm(NEW.data ->> 'SO_VAN_DON')));
     END IF;
-    PERFORM vasscm._clearance_touch(c, d);
+    RETURN NULL;
+END
+$$;
+
+-- The ledger: the containers (and, for bulk trips, declarations) of the events a statement
+-- inserted, deleted, or changed in anything clearance reads — not a position kept current in
+-- source_data (a yard move), which touches nothing.
+CREATE FUNCTION _clearance_movement() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c text[];
+    d text[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.container_no), array_agg(x) FILTER (WHERE x IS NOT NULL)
+          INTO c, d FROM new_rows n LEFT JOIN LATERAL unnest(CASE WHEN n.message_type = '22' THEN n.declarations END) x ON true;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o.container_no), array_agg(x) FILTER (WHERE x IS NOT NULL)
+          INTO c, d FROM old_rows o LEFT JOIN LATERAL unnest(CASE WHEN o.message_type = '22' THEN o.declarations END) x ON true;
+    ELSE
+        WITH changed AS (
+            SELECT n.container_no AS new_c, o.container_no AS old_c,
+                   CASE WHEN n.message_type = '22' THEN n.declarations END || CASE WHEN o.message_type = '22' THEN o.declarations END AS ds
+              FROM new_rows n JOIN old_rows o ON o.id = n.id
+             WHERE (n.kind, n.message_type, n.container_no, n.bl_no, n.declarations, n.quantity, n.quantity_unit, n.weight_kg,
+                    n.volume_m3, n.vehicle, n.vehicle_no, n.seal, n.happened_at, n.facts, n.outbox_id, n.undone_at)
+                   IS DISTINCT FROM
+                   (o.kind, o.message_type, o.container_no, o.bl_no, o.declarations, o.quantity, o.quantity_unit, o.weight_kg,
+                    o.volume_m3, o.vehicle, o.vehicle_no, o.seal, o.happened_at, o.facts, o.outbox_id, o.undone_at))
+        SELECT array_agg(k), (SELECT array_agg(x) FROM changed, unnest(changed.ds) x)
+          INTO c, d FROM changed, LATERAL (VALUES (changed.new_c), (changed.old_c)) v(k);
+    END IF;
+    IF c IS NOT NULL OR d IS NOT NULL THEN
+        PERFORM vasscm._clearance_touch(c, d);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -479,8 +498,12 @@ END
 $triggers$;
 CREATE TRIGGER clearance_upd AFTER UPDATE ON expected_list REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION _clearance_changed();
-CREATE TRIGGER clearance_event AFTER INSERT OR UPDATE OR DELETE ON movement
-    FOR EACH ROW EXECUTE FUNCTION _clearance_event();
+CREATE TRIGGER clearance_ins AFTER INSERT ON movement REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION _clearance_movement();
+CREATE TRIGGER clearance_upd AFTER UPDATE ON movement REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION _clearance_movement();
+CREATE TRIGGER clearance_del AFTER DELETE ON movement REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION _clearance_movement();
 CREATE TRIGGER clearance_trunc AFTER TRUNCATE ON movement
     FOR EACH STATEMENT EXECUTE FUNCTION _clearance_changed();
 CREATE TRIGGER clearance_event AFTER UPDATE OF status ON outbox
@@ -488,7 +511,9 @@ CREATE TRIGGER clearance_event AFTER UPDATE OF status ON outbox
     EXECUTE FUNCTION _clearance_event();
 -- The ledger's triggers fire for rows written by logical replication's apply worker too
 -- (interpretation at commit runs in its transaction).
-ALTER TABLE movement ENABLE ALWAYS TRIGGER clearance_event;
+ALTER TABLE movement ENABLE ALWAYS TRIGGER clearance_ins;
+ALTER TABLE movement ENABLE ALWAYS TRIGGER clearance_upd;
+ALTER TABLE movement ENABLE ALWAYS TRIGGER clearance_del;
 ALTER TABLE movement ENABLE ALWAYS TRIGGER clearance_trunc;
 ALTER TABLE outbox ENABLE ALWAYS TRIGGER clearance_event;
 

@@ -105,22 +105,31 @@ COMMENT ON TABLE capture_failure IS 'Captured TOS changes a binding could not in
 
 -- Stage 2 for one batch of changes (ids in order): every active binding of each change's table,
 -- gate-ins first and gate-outs last (a row first seen already gated in and out is both, in that
--- order), mapped set-based by vasscm._binding_map_N. A gate event's change that maps to the
--- facts the ledger already holds for its TOS identity (a yard move, an upsert replayed, a row
--- re-delivered or reloaded), with nothing else before it in the batch, is nothing: decided
--- here, set-based. The others go to vasscm._capture, one by one, in capture order.
+-- order), mapped set-based by vasscm._binding_map_N. Decided set-based here:
+--   nothing  — a gate event's change that maps to the facts the ledger already holds for its
+--              TOS identity (a yard move, an upsert replayed, a row re-delivered or reloaded),
+--              with nothing else before it in the batch (the ledger's copy of the position follows);
+--   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
+--              its messages and ledger rows are made together (vasscm._capture_new_events), in
+--              capture order with the rest.
+-- The others go to vasscm._capture, one by one, in capture order (vasscm._interpret_one).
 -- `only_message_type`: just the bindings of that form (running a failure again).
 CREATE FUNCTION _interpret_changes(changes captured_change[], only_message_type text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     -- the ledger grows within one large transaction faster than its statistics: index lookups only
     SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    bnd    vasscm.binding;
     m      record;
     -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
     moved_binding int[] := '{}';
     moved_key     jsonb[] := '{}';
     moved_data    jsonb[] := '{}';
+    -- new events waiting to be made together (before the next change decided one by one)
+    new_change  bigint[] := '{}';
+    new_binding int[] := '{}';
+    new_op      "char"[] := '{}';
+    new_data    jsonb[] := '{}';
+    new_key     jsonb[] := '{}';
 BEGIN
     IF changes IS NULL OR cardinality(changes) = 0 THEN
         RETURN 0;
@@ -145,6 +154,12 @@ BEGIN
                                 AND live.source_data IS NOT NULL
                                 AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
                                 false) AS same,
+                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                                AND mapped.form IN ('14', '15', '21', '22')
+                                AND live.source_data IS NULL
+                                AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
+                                                 WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
+                                false) AS unknown,
                        live.source_data
                   FROM mapped
                   LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
@@ -152,7 +167,8 @@ BEGIN
                                         AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
                                       LIMIT 1) live ON true)
         SELECT judged.*,
-               bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing
+               bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
+               judged.unknown AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new
           FROM judged
          ORDER BY judged.change_id,
                   CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END,
@@ -166,31 +182,85 @@ BEGIN
             END IF;
             CONTINUE;
         END IF;
-        SELECT * INTO bnd FROM vasscm.binding x WHERE x.id = m.binding_id;
-        BEGIN
-            IF m.error IS NOT NULL THEN
-                RAISE EXCEPTION USING MESSAGE = m.error, ERRCODE = coalesce(m.sql_state, 'XX000');
-            END IF;
-            IF m.ok IS TRUE AND m.op = 'D' THEN
-                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'DELETE', m.data, m.key);
-            ELSIF m.ok IS TRUE THEN
-                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text,
-                                        CASE m.op WHEN 'I' THEN 'INSERT' ELSE 'UPDATE' END, m.data, m.key);
-            ELSIF m.op = 'U' AND bnd.message_type IN ('14', '15', '21', '22')
-                  AND coalesce(bnd.condition, '') !~* '\mold\s*\.' THEN
-                -- A condition saying that the event happened is false again when the TOS undoes it.
-                PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'UNDONE', NULL, m.key);
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            PERFORM vasscm._capture_failed(bnd.id, bnd.message_type, bnd.source::text, m.change_id, SQLSTATE, SQLERRM);
-        END;
+        IF m.new THEN
+            new_change := array_append(new_change, m.change_id);
+            new_binding := array_append(new_binding, m.binding_id);
+            new_op := array_append(new_op, m.op);
+            new_data := array_append(new_data, m.data);
+            new_key := array_append(new_key, m.key);
+            CONTINUE;
+        END IF;
+        IF cardinality(new_change) > 0 THEN
+            PERFORM vasscm._capture_new_events(new_change, new_binding, new_op, new_data, new_key);
+            new_change := '{}'; new_binding := '{}'; new_op := '{}'; new_data := '{}'; new_key := '{}';
+        END IF;
+        PERFORM vasscm._interpret_one(m.change_id, m.binding_id, m.op, m.ok, m.data, m.key, m.error, m.sql_state);
     END LOOP;
+    IF cardinality(new_change) > 0 THEN
+        PERFORM vasscm._capture_new_events(new_change, new_binding, new_op, new_data, new_key);
+    END IF;
     UPDATE vasscm.movement mv SET source_data = x.data
       FROM (SELECT DISTINCT ON (b, k) b, k, d AS data
               FROM unnest(moved_binding, moved_key, moved_data) WITH ORDINALITY AS u(b, k, d, n)
              ORDER BY b, k, n DESC) x
      WHERE mv.binding_id = x.b AND mv.source_key = x.k AND mv.undone_at IS NULL;
     RETURN cardinality(changes);
+END
+$$;
+
+-- One mapped change, decided by vasscm._capture for its binding. A failure (the binding's
+-- expression raised, or deciding did) is recorded with its reason (vasscm._capture_failed).
+CREATE FUNCTION _interpret_one(change_id bigint, binding_id int, op "char", ok boolean, data jsonb, key jsonb,
+                               error text, sql_state text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bnd vasscm.binding;
+BEGIN
+    SELECT * INTO bnd FROM vasscm.binding x WHERE x.id = _interpret_one.binding_id;
+    IF error IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = error, ERRCODE = coalesce(sql_state, 'XX000');
+    END IF;
+    IF ok IS TRUE AND op = 'D' THEN
+        PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'DELETE', data, key);
+    ELSIF ok IS TRUE THEN
+        PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text,
+                                CASE op WHEN 'I' THEN 'INSERT' ELSE 'UPDATE' END, data, key);
+    ELSIF op = 'U' AND bnd.message_type IN ('14', '15', '21', '22')
+          AND coalesce(bnd.condition, '') !~* '\mold\s*\.' THEN
+        -- A condition saying that the event happened is false again when the TOS undoes it.
+        PERFORM vasscm._capture(bnd.id, bnd.message_type, bnd.mode, bnd.source::text, 'UNDONE', NULL, key);
+    END IF;
+EXCEPTION WHEN OTHERS THEN
+    PERFORM vasscm._capture_failed(bnd.id, bnd.message_type, bnd.source::text, change_id, SQLSTATE, SQLERRM);
+END
+$$;
+
+-- New gate events (TOS identities vasscm never had a message for), in capture order: their
+-- messages (vasscm._enqueue_many) and ledger rows (vasscm._insert_movements) made together —
+-- what vasscm._capture does for each, set-based. Should that fail, each is decided alone.
+CREATE FUNCTION _capture_new_events(change_ids bigint[], binding_ids int[], ops "char"[], datas jsonb[], keys jsonb[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    forms  text[];
+    modes  text[];
+    tables text[];
+    i      int;
+BEGIN
+    SELECT array_agg(b.message_type ORDER BY u.n), array_agg(b.mode ORDER BY u.n), array_agg(b.source::text ORDER BY u.n)
+      INTO forms, modes, tables
+      FROM unnest(binding_ids) WITH ORDINALITY AS u(id, n) JOIN vasscm.binding b ON b.id = u.id;
+    BEGIN
+        PERFORM vasscm._insert_movements(ARRAY(
+            SELECT e.id FROM vasscm._enqueue_many(forms, datas, modes, binding_ids, tables, keys, datas, NULL, NULL,
+                       ARRAY(SELECT format('captured from %s (%s)', t, CASE o WHEN 'I' THEN 'INSERT' ELSE 'UPDATE' END)
+                               FROM unnest(tables, ops) WITH ORDINALITY AS x(t, o, n) ORDER BY n)) e
+             ORDER BY e.id));
+    EXCEPTION WHEN OTHERS THEN
+        FOR i IN 1 .. cardinality(change_ids) LOOP
+            PERFORM vasscm._interpret_one(change_ids[i], binding_ids[i], ops[i], true, datas[i], keys[i], NULL, NULL);
+        END LOOP;
+    END;
 END
 $$;
 
@@ -235,9 +305,10 @@ $$;
 CREATE FUNCTION interpret(max_changes int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
-    batch vasscm.captured_change[];
-    total bigint := 0;
-    step  int := 5000;
+    batch    vasscm.captured_change[];
+    total    bigint := 0;
+    step     int := 5000;
+    deferred boolean;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
     LOOP
@@ -245,7 +316,12 @@ BEGIN
           FROM (SELECT * FROM vasscm.captured_change ORDER BY id
                  LIMIT least(step, coalesce(max_changes - total, step))) c;
         EXIT WHEN batch IS NULL;
+        -- the maintained clearance state of what the batch touched: recomputed once, at its end
+        deferred := vasscm._clearance_defer();
         PERFORM vasscm._interpret_changes(batch);
+        IF deferred THEN
+            PERFORM vasscm._clearance_flush();
+        END IF;
         DELETE FROM vasscm.captured_change WHERE id = ANY (SELECT (unnest(batch)).id);
         total := total + cardinality(batch);
         EXIT WHEN max_changes IS NOT NULL AND total >= max_changes;

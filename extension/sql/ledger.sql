@@ -52,7 +52,10 @@ COMMENT ON COLUMN movement.undone_at IS 'Set when the TOS undid the event (truck
 CREATE INDEX movement_by_container ON movement (container_no, kind) WHERE undone_at IS NULL;
 CREATE INDEX movement_by_bl ON movement (bl_no, kind) WHERE undone_at IS NULL AND bl_no IS NOT NULL;
 CREATE INDEX movement_by_source ON movement (binding_id, source_key) WHERE binding_id IS NOT NULL;
-CREATE INDEX movement_by_outbox ON movement (outbox_id);
+-- (outbox_id, undone_at): the live event of a message is found by two index conditions, which
+-- no plan of the ledger's statistics (behind within one large transaction) prefers to reading
+-- a partial index of live events (movement_by_container) whole.
+CREATE INDEX movement_by_outbox ON movement (outbox_id, undone_at);
 
 -- The ledger columns of an event from its mapped (catalogue) data.
 CREATE FUNCTION _movement_columns(data jsonb, OUT container_no text, OUT bl_no text, OUT declarations text[],
@@ -86,16 +89,35 @@ BEGIN
 END
 $$;
 
--- Records a physical event; returns the ledger row. An event of a TOS identity (binding,
--- source key) already in the ledger and not undone is that event, corrected (its message may
--- have been replaced: customs rejected it, an operator declined it).
+-- New events, one per message just queued for them (in the order given; messages of forms that
+-- report no physical event are skipped): the ledger row from the message's data, its binding,
+-- TOS identity and mapped TOS data. Returns the new rows' ids.
+CREATE FUNCTION _insert_movements(outbox_ids bigint[]) RETURNS SETOF bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
+                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, source_data, binding_id, source_table,
+                                 source_key, outbox_id)
+    SELECT k.kind, o.message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
+           c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, o.data, o.source_data, o.binding_id, o.source_table,
+           o.source_key, o.id
+      FROM unnest(outbox_ids) WITH ORDINALITY AS u(id, n)
+      JOIN vasscm.outbox o ON o.id = u.id
+      JOIN vasscm.movement_kind k ON k.message_type = o.message_type
+     CROSS JOIN LATERAL vasscm._movement_columns(o.data) c
+     ORDER BY u.n
+    RETURNING movement.id
+$$;
+
+-- Records a physical event reported by the message `outbox_id` (whose data, binding, TOS
+-- identity and mapped data are those given); returns the ledger row. An event of a TOS
+-- identity (binding, source key) already in the ledger and not undone is that event, corrected
+-- (its message may have been replaced: customs rejected it, an operator declined it).
 CREATE FUNCTION _record_movement(message_type text, data jsonb, binding_id int, source_table text, source_key jsonb,
                                  outbox_id bigint, source_data jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics
+    SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics: one index, never a scan of a partial one
 DECLARE
     k  text := (SELECT m.kind FROM vasscm.movement_kind m WHERE m.message_type = _record_movement.message_type);
-    c  record;
     id bigint;
 BEGIN
     IF k IS NULL THEN
@@ -111,14 +133,7 @@ BEGIN
             RETURN id;
         END IF;
     END IF;
-    c := vasscm._movement_columns(data);
-    INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
-                                 volume_m3, vehicle, vehicle_no, seal, happened_at, facts, source_data, binding_id, source_table,
-                                 source_key, outbox_id)
-    VALUES (k, message_type, c.container_no, c.bl_no, c.declarations, c.quantity, c.quantity_unit, c.weight_kg,
-            c.volume_m3, c.vehicle, c.vehicle_no, c.seal, c.happened_at, data, source_data, binding_id, source_table,
-            source_key, outbox_id)
-    RETURNING movement.id INTO id;
+    SELECT x INTO id FROM vasscm._insert_movements(ARRAY[outbox_id]) x;
     RETURN id;
 END
 $$;
@@ -128,7 +143,7 @@ $$;
 CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL,
                                   source_data jsonb DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics
+    SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics: one index, never a scan of a partial one
 DECLARE
     c record := vasscm._movement_columns(data);
 BEGIN
@@ -146,7 +161,7 @@ $$;
 
 -- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
 CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET jit = off AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
     UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
      WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL
 $$;

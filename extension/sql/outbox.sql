@@ -99,7 +99,9 @@ $$;
 CREATE FUNCTION _set_status(ids bigint[], statuses text[], reasons text[], last_errors text[] DEFAULT NULL,
                             delays float8[] DEFAULT NULL, worker text DEFAULT NULL, lease_seconds int DEFAULT NULL)
 RETURNS TABLE (outbox_id bigint, transaction_id uuid, message_type text, from_status text, to_status text)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    -- planned once per session (every row is found by its primary key), not at every call
+    SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     r_id   bigint[];
     r_tid  uuid[];
@@ -215,36 +217,70 @@ END
 $$;
 COMMENT ON FUNCTION _resync_open() IS 'Admin: rebuilds vasscm.outbox_open from the outbox (after plain UPDATEs of outbox.status or a partial restore); returns how many rows changed.';
 
+-- Checks and builds messages and inserts them into the outbox, in the order given ('invalid'
+-- with reasons when bad): element i of each array is message i (see vasscm._enqueue). Each gets
+-- its first status in vasscm.outbox_history and vasscm.outbox_open; the workers are woken once
+-- per form. Returns the new rows, in order.
+CREATE FUNCTION _enqueue_many(message_types text[], datas jsonb[], modes text[], binding_ids int[], source_tables text[],
+                              source_keys jsonb[], source_datas jsonb[], original_transaction_ids uuid[], order_keys text[],
+                              reasons text[])
+RETURNS SETOF outbox
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    made vasscm.outbox[];
+    wake text[];
+BEGIN
+    -- vasscm.enqueueing tells the incident trigger (sql/incident.sql) a new message from a row
+    -- restored by pg_dump, which brings its links with it
+    PERFORM set_config('vasscm.enqueueing', 'on', true);
+    WITH x AS (
+        SELECT u.*, gen_random_uuid() AS tid
+          FROM unnest(message_types, datas, modes, binding_ids, source_tables, source_keys, source_datas,
+                      original_transaction_ids, order_keys, reasons) WITH ORDINALITY
+               AS u(message_type, data, mode, binding_id, source_table, source_key, source_data, original_tid, order_key, reason, n)
+    ), p AS MATERIALIZED (
+        SELECT x.*, vasscm._prepare(x.message_type, x.data, x.tid::text) AS prep FROM x
+    ), ins AS (
+        INSERT INTO vasscm.outbox (transaction_id, message_type, status, mode, data, source_data, message, errors, binding_id,
+                                   source_table, source_key, order_key, original_transaction_id, last_error)
+        SELECT p.tid, p.message_type,
+               CASE WHEN NOT (p.prep ->> 'valid')::boolean THEN 'invalid' WHEN p.mode = 'manual' THEN 'pending_approval' ELSE 'queued' END,
+               p.mode, p.prep -> 'data', p.source_data, p.prep ->> 'message', p.prep -> 'errors', p.binding_id,
+               p.source_table, p.source_key,
+               coalesce(p.order_key, p.prep -> 'data' ->> 'SO_CONTAINER', p.prep -> 'data' ->> 'SO_VAN_DON',
+                        p.prep -> 'data' ->> 'SO_TK', p.source_table || ' ' || p.source_key::text),
+               p.original_tid,
+               CASE WHEN NOT (p.prep ->> 'valid')::boolean THEN vasscm._errors_summary(p.prep -> 'errors') END
+          FROM p ORDER BY p.n
+        RETURNING *
+    ), history AS (
+        INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
+        SELECT i.id, i.transaction_id, NULL, i.status, CASE WHEN i.status = 'invalid' THEN i.last_error ELSE p.reason END
+          FROM ins i JOIN p ON p.tid = i.transaction_id
+         ORDER BY i.id
+    ), opened AS (
+        INSERT INTO vasscm.outbox_open AS q (outbox_id, status, message_type, created_at)
+        SELECT i.id, i.status, i.message_type, i.created_at FROM ins i WHERE vasscm._unsettled(i.status)
+        ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status
+    )
+    SELECT array_agg(i ORDER BY i.id), array_agg(DISTINCT i.message_type) FILTER (WHERE i.status = 'queued')
+      INTO made, wake FROM ins i;
+    PERFORM set_config('vasscm.enqueueing', '', true);
+    IF wake IS NOT NULL THEN
+        PERFORM pg_notify('vasscm_outbox', t) FROM unnest(wake) t;
+    END IF;
+    RETURN QUERY SELECT * FROM unnest(made);
+END
+$$;
+
 -- Checks and builds a message and inserts it into the outbox ('invalid' with reasons when bad).
 CREATE FUNCTION _enqueue(message_type text, data jsonb, mode text, binding_id int, source_table text, source_key jsonb,
                          source_data jsonb, original_transaction_id uuid, order_key text, reason text)
 RETURNS outbox
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    tid  uuid := gen_random_uuid();
-    prep jsonb := vasscm._prepare(message_type, data, tid::text);
-    st   text;
-    r    vasscm.outbox;
-BEGIN
-    st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
-               WHEN mode = 'manual' THEN 'pending_approval'
-               ELSE 'queued' END;
-    -- vasscm.enqueueing tells the incident trigger (sql/incident.sql) a new message from a row
-    -- restored by pg_dump, which brings its links with it
-    PERFORM set_config('vasscm.enqueueing', 'on', true);
-    INSERT INTO vasscm.outbox (transaction_id, message_type, status, mode, data, source_data, message, errors, binding_id,
-                               source_table, source_key, order_key, original_transaction_id, last_error)
-    VALUES (tid, message_type, st, mode, prep -> 'data', source_data, prep ->> 'message', prep -> 'errors', binding_id,
-            source_table, source_key,
-            coalesce(order_key, prep -> 'data' ->> 'SO_CONTAINER', prep -> 'data' ->> 'SO_VAN_DON',
-                     prep -> 'data' ->> 'SO_TK', source_table || ' ' || source_key::text),
-            original_transaction_id,
-            CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') END)
-    RETURNING * INTO r;
-    PERFORM set_config('vasscm.enqueueing', '', true);
-    PERFORM vasscm._first_status(r.id, CASE WHEN st = 'invalid' THEN r.last_error ELSE reason END);
-    RETURN r;
-END
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM vasscm._enqueue_many(ARRAY[message_type], ARRAY[data], ARRAY[mode], ARRAY[binding_id], ARRAY[source_table],
+                                       ARRAY[source_key], ARRAY[source_data], ARRAY[original_transaction_id], ARRAY[order_key],
+                                       ARRAY[reason])
 $$;
 
 -- Checks and builds an existing message again (same transaction_id), e.g. after its data was fixed.
