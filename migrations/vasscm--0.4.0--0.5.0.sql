@@ -15,6 +15,14 @@
 LOCK TABLE vasscm.movement IN ACCESS EXCLUSIVE MODE;
 
 -- 1. Messages, set-based ---------------------------------------------------------------------
+-- The one way a message's status changes. For each i: message ids[i] goes to statuses[i]
+-- because of reasons[i]; last_errors[i] sets its last error ('' clears it, NULL keeps it);
+-- delays[i] (seconds) sets its next attempt to now() + delay (NULL keeps it). A message going to
+-- 'sending' is leased to `worker` for lease_seconds and counts an attempt; any other status
+-- drops the lease. Each change is recorded in vasscm.outbox_history (who, when, from, to, why;
+-- a message whose status does not change gets no history row), vasscm.outbox_open follows,
+-- and the workers are woken (NOTIFY vasscm_outbox) for messages now queued. The rows are
+-- locked first; returns one row per message changed.
 CREATE OR REPLACE FUNCTION _set_status(ids bigint[], statuses text[], reasons text[], last_errors text[] DEFAULT NULL,
                             delays float8[] DEFAULT NULL, worker text DEFAULT NULL, lease_seconds int DEFAULT NULL)
 RETURNS TABLE (outbox_id bigint, transaction_id uuid, message_type text, from_status text, to_status text)
@@ -80,14 +88,14 @@ $$;
 -- Checks and builds messages and inserts them into the outbox, in the order given ('invalid'
 -- with reasons when bad): element i of each array is message i (see vasscm._enqueue). Each gets
 -- its first status in vasscm.outbox_history and vasscm.outbox_open; the workers are woken once
--- per form. Returns the new rows, in order.
+-- per form. Returns the new messages' ids, in order.
 CREATE OR REPLACE FUNCTION _enqueue_many(message_types text[], datas jsonb[], modes text[], binding_ids int[], source_tables text[],
                               source_keys jsonb[], source_datas jsonb[], original_transaction_ids uuid[], order_keys text[],
                               reasons text[])
-RETURNS SETOF outbox
+RETURNS SETOF bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    made vasscm.outbox[];
+    made bigint[];
     wake text[];
 BEGIN
     -- vasscm.enqueueing tells the incident trigger (sql/incident.sql) a new message from a row
@@ -112,7 +120,7 @@ BEGIN
                p.original_tid,
                CASE WHEN NOT (p.prep ->> 'valid')::boolean THEN vasscm._errors_summary(p.prep -> 'errors') END
           FROM p ORDER BY p.n
-        RETURNING *
+        RETURNING id, transaction_id, message_type, status, last_error, created_at
     ), history AS (
         INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
         SELECT i.id, i.transaction_id, NULL, i.status, CASE WHEN i.status = 'invalid' THEN i.last_error ELSE p.reason END
@@ -123,13 +131,13 @@ BEGIN
         SELECT i.id, i.status, i.message_type, i.created_at FROM ins i WHERE vasscm._unsettled(i.status)
         ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status
     )
-    SELECT array_agg(i ORDER BY i.id), array_agg(DISTINCT i.message_type) FILTER (WHERE i.status = 'queued')
+    SELECT array_agg(i.id ORDER BY i.id), array_agg(DISTINCT i.message_type) FILTER (WHERE i.status = 'queued')
       INTO made, wake FROM ins i;
     PERFORM set_config('vasscm.enqueueing', '', true);
     IF wake IS NOT NULL THEN
         PERFORM pg_notify('vasscm_outbox', t) FROM unnest(wake) t;
     END IF;
-    RETURN QUERY SELECT * FROM unnest(made);
+    RETURN QUERY SELECT unnest(made);
 END
 $$;
 
@@ -137,10 +145,17 @@ $$;
 CREATE OR REPLACE FUNCTION _enqueue(message_type text, data jsonb, mode text, binding_id int, source_table text, source_key jsonb,
                          source_data jsonb, original_transaction_id uuid, order_key text, reason text)
 RETURNS outbox
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT * FROM vasscm._enqueue_many(ARRAY[message_type], ARRAY[data], ARRAY[mode], ARRAY[binding_id], ARRAY[source_table],
-                                       ARRAY[source_key], ARRAY[source_data], ARRAY[original_transaction_id], ARRAY[order_key],
-                                       ARRAY[reason])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    made bigint;
+    r    vasscm.outbox;
+BEGIN
+    SELECT x INTO made FROM vasscm._enqueue_many(ARRAY[message_type], ARRAY[data], ARRAY[mode], ARRAY[binding_id],
+                                                ARRAY[source_table], ARRAY[source_key], ARRAY[source_data],
+                                                ARRAY[original_transaction_id], ARRAY[order_key], ARRAY[reason]) x;
+    SELECT * INTO r FROM vasscm.outbox o WHERE o.id = made;
+    RETURN r;
+END
 $$;
 
 -- 2. The ledger -----------------------------------------------------------------------------
@@ -150,6 +165,9 @@ DROP INDEX vasscm.movement_by_outbox;
 -- a partial index of live events (movement_by_container) whole.
 CREATE INDEX movement_by_outbox ON movement (outbox_id, undone_at);
 
+-- New events, one per message just queued for them (in the order given; messages of forms that
+-- report no physical event are skipped): the ledger row from the message's data, its binding,
+-- TOS identity and mapped TOS data. Returns the new rows' ids.
 CREATE OR REPLACE FUNCTION _insert_movements(outbox_ids bigint[]) RETURNS SETOF bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
@@ -166,6 +184,10 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     RETURNING movement.id
 $$;
 
+-- Records a physical event reported by the message `outbox_id` (whose data, binding, TOS
+-- identity and mapped data are those given); returns the ledger row. An event of a TOS
+-- identity (binding, source key) already in the ledger and not undone is that event, corrected
+-- (its message may have been replaced: customs rejected it, an operator declined it).
 CREATE OR REPLACE FUNCTION _record_movement(message_type text, data jsonb, binding_id int, source_table text, source_key jsonb,
                                  outbox_id bigint, source_data jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -192,6 +214,8 @@ BEGIN
 END
 $$;
 
+-- The TOS corrected an event's facts: the ledger follows (and points at the message standing
+-- for it now, if a new one replaced it).
 CREATE OR REPLACE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL,
                                   source_data jsonb DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -211,6 +235,7 @@ BEGIN
 END
 $$;
 
+-- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
 CREATE OR REPLACE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
     UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
@@ -218,6 +243,114 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET 
 $$;
 
 -- 3. Interpretation ---------------------------------------------------------------------------
+-- A batch is passed by the ids of its captured changes (the rows are read once).
+DROP FUNCTION _interpret_changes(captured_change[], text);
+-- A mapped change still to decide (vasscm._interpret_changes).
+CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok boolean, data jsonb, key jsonb, error text,
+                                sql_state text, new boolean);
+
+-- Stage 2 for one batch of captured changes (their ids): every active binding of each change's
+-- table, gate-ins first and gate-outs last (a row first seen already gated in and out is both,
+-- in that order), mapped set-based by vasscm._binding_map_N. Decided set-based here:
+--   nothing  — a gate event's change that maps to the facts the ledger already holds for its
+--              TOS identity (a yard move, an upsert replayed, a row re-delivered or reloaded),
+--              with nothing else before it in the batch: the ledger's copy of the mapped row
+--              follows (a position), first, in one statement;
+--   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
+--              its messages and ledger rows are made together (vasscm._capture_new_events), in
+--              capture order with the rest.
+-- The others go to vasscm._capture, one by one, in capture order (vasscm._interpret_one).
+-- `only_message_type`: just the bindings of that form (running a failure again).
+CREATE OR REPLACE FUNCTION _interpret_changes(ids bigint[], only_message_type text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    -- the ledger grows within one large transaction faster than its statistics: index lookups only
+    SET enable_seqscan = off SET jit = off AS $$
+DECLARE
+    todo vasscm._interpretation[];
+    m    vasscm._interpretation;
+    -- new events waiting to be made together (before the next change decided one by one)
+    new_change  bigint[] := '{}';
+    new_binding int[] := '{}';
+    new_op      "char"[] := '{}';
+    new_data    jsonb[] := '{}';
+    new_key     jsonb[] := '{}';
+BEGIN
+    IF ids IS NULL OR cardinality(ids) = 0 THEN
+        RETURN 0;
+    END IF;
+    WITH c AS (SELECT x.id, x.source, x.op FROM vasscm.captured_change x WHERE x.id = ANY (ids)),
+         bs AS (SELECT x.* FROM vasscm.binding x
+                 WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
+                   AND (only_message_type IS NULL OR x.message_type = only_message_type)),
+         mapped AS (
+            SELECT bs.id AS binding_id, bs.message_type AS form,
+                   coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
+              FROM bs
+              CROSS JOIN LATERAL vasscm._map_changes(bs.id,
+                    (SELECT array_agg(c.id ORDER BY c.id) FROM c
+                      WHERE c.source = bs.source::oid
+                        AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mp),
+         judged AS (
+            SELECT mapped.*,
+                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                            AND mapped.form IN ('14', '15', '21', '22')
+                            AND live.source_data IS NOT NULL
+                            AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
+                            false) AS same,
+                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                            AND mapped.form IN ('14', '15', '21', '22')
+                            AND live.source_data IS NULL
+                            AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
+                                             WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
+                            false) AS unknown,
+                   live.source_data
+              FROM mapped
+              LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
+                                  WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
+                                    AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
+                                  LIMIT 1) live ON true),
+         decided AS MATERIALIZED (
+            SELECT judged.*,
+                   bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
+                   judged.unknown AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
+                   CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
+              FROM judged),
+         -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
+         moved AS (
+            UPDATE vasscm.movement mv SET source_data = x.data
+              FROM (SELECT DISTINCT ON (d.binding_id, d.key) d.binding_id, d.key, d.data
+                      FROM decided d
+                     WHERE d.nothing AND d.data IS DISTINCT FROM d.source_data
+                     ORDER BY d.binding_id, d.key, d.change_id DESC) x
+             WHERE mv.binding_id = x.binding_id AND mv.source_key = x.key AND mv.undone_at IS NULL)
+    SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
+                     ORDER BY d.change_id, d.form_order, d.binding_id)
+      INTO todo
+      FROM decided d WHERE NOT d.nothing;
+    FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
+        IF m.new THEN
+            new_change := array_append(new_change, m.change_id);
+            new_binding := array_append(new_binding, m.binding_id);
+            new_op := array_append(new_op, m.op);
+            new_data := array_append(new_data, m.data);
+            new_key := array_append(new_key, m.key);
+            CONTINUE;
+        END IF;
+        IF cardinality(new_change) > 0 THEN
+            PERFORM vasscm._capture_new_events(new_change, new_binding, new_op, new_data, new_key);
+            new_change := '{}'; new_binding := '{}'; new_op := '{}'; new_data := '{}'; new_key := '{}';
+        END IF;
+        PERFORM vasscm._interpret_one(m.change_id, m.binding_id, m.op, m.ok, m.data, m.key, m.error, m.sql_state);
+    END LOOP;
+    IF cardinality(new_change) > 0 THEN
+        PERFORM vasscm._capture_new_events(new_change, new_binding, new_op, new_data, new_key);
+    END IF;
+    RETURN cardinality(ids);
+END
+$$;
+
+-- One mapped change, decided by vasscm._capture for its binding. A failure (the binding's
+-- expression raised, or deciding did) is recorded with its reason (vasscm._capture_failed).
 CREATE OR REPLACE FUNCTION _interpret_one(change_id bigint, binding_id int, op "char", ok boolean, data jsonb, key jsonb,
                                error text, sql_state text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -243,6 +376,9 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- New gate events (TOS identities vasscm never had a message for), in capture order: their
+-- messages (vasscm._enqueue_many) and ledger rows (vasscm._insert_movements) made together —
+-- what vasscm._capture does for each, set-based. Should that fail, each is decided alone.
 CREATE OR REPLACE FUNCTION _capture_new_events(change_ids bigint[], binding_ids int[], ops "char"[], datas jsonb[], keys jsonb[])
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -257,10 +393,9 @@ BEGIN
       FROM unnest(binding_ids) WITH ORDINALITY AS u(id, n) JOIN vasscm.binding b ON b.id = u.id;
     BEGIN
         PERFORM vasscm._insert_movements(ARRAY(
-            SELECT e.id FROM vasscm._enqueue_many(forms, datas, modes, binding_ids, tables, keys, datas, NULL, NULL,
+            SELECT vasscm._enqueue_many(forms, datas, modes, binding_ids, tables, keys, datas, NULL, NULL,
                        ARRAY(SELECT format('captured from %s (%s)', t, CASE o WHEN 'I' THEN 'INSERT' ELSE 'UPDATE' END)
-                               FROM unnest(tables, ops) WITH ORDINALITY AS x(t, o, n) ORDER BY n)) e
-             ORDER BY e.id));
+                               FROM unnest(tables, ops) WITH ORDINALITY AS x(t, o, n) ORDER BY n))));
     EXCEPTION WHEN OTHERS THEN
         FOR i IN 1 .. cardinality(change_ids) LOOP
             PERFORM vasscm._interpret_one(change_ids[i], binding_ids[i], ops[i], true, datas[i], keys[i], NULL, NULL);
@@ -269,112 +404,20 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION _interpret_changes(changes captured_change[], only_message_type text DEFAULT NULL) RETURNS int
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    -- the ledger grows within one large transaction faster than its statistics: index lookups only
-    SET enable_seqscan = off SET jit = off AS $$
-DECLARE
-    m      record;
-    -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
-    moved_binding int[] := '{}';
-    moved_key     jsonb[] := '{}';
-    moved_data    jsonb[] := '{}';
-    -- new events waiting to be made together (before the next change decided one by one)
-    new_change  bigint[] := '{}';
-    new_binding int[] := '{}';
-    new_op      "char"[] := '{}';
-    new_data    jsonb[] := '{}';
-    new_key     jsonb[] := '{}';
-BEGIN
-    IF changes IS NULL OR cardinality(changes) = 0 THEN
-        RETURN 0;
-    END IF;
-    FOR m IN
-        WITH c AS (SELECT * FROM unnest(changes)),
-             bs AS (SELECT x.* FROM vasscm.binding x
-                     WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
-                       AND (only_message_type IS NULL OR x.message_type = only_message_type)),
-             mapped AS (
-                SELECT bs.id AS binding_id, bs.message_type AS form,
-                       coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
-                  FROM bs
-                  CROSS JOIN LATERAL vasscm._map_changes(bs.id,
-                        (SELECT array_agg(c.id ORDER BY c.id) FROM c
-                          WHERE c.source = bs.source::oid
-                            AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mp),
-             judged AS (
-                SELECT mapped.*,
-                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                                AND mapped.form IN ('14', '15', '21', '22')
-                                AND live.source_data IS NOT NULL
-                                AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
-                                false) AS same,
-                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                                AND mapped.form IN ('14', '15', '21', '22')
-                                AND live.source_data IS NULL
-                                AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
-                                                 WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
-                                false) AS unknown,
-                       live.source_data
-                  FROM mapped
-                  LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
-                                      WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
-                                        AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
-                                      LIMIT 1) live ON true)
-        SELECT judged.*,
-               bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
-               judged.unknown AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new
-          FROM judged
-         ORDER BY judged.change_id,
-                  CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END,
-                  judged.binding_id
-    LOOP
-        IF m.nothing THEN
-            IF m.data IS DISTINCT FROM m.source_data THEN
-                moved_binding := array_append(moved_binding, m.binding_id);
-                moved_key := array_append(moved_key, m.key);
-                moved_data := array_append(moved_data, m.data);
-            END IF;
-            CONTINUE;
-        END IF;
-        IF m.new THEN
-            new_change := array_append(new_change, m.change_id);
-            new_binding := array_append(new_binding, m.binding_id);
-            new_op := array_append(new_op, m.op);
-            new_data := array_append(new_data, m.data);
-            new_key := array_append(new_key, m.key);
-            CONTINUE;
-        END IF;
-        IF cardinality(new_change) > 0 THEN
-            PERFORM vasscm._capture_new_events(new_change, new_binding, new_op, new_data, new_key);
-            new_change := '{}'; new_binding := '{}'; new_op := '{}'; new_data := '{}'; new_key := '{}';
-        END IF;
-        PERFORM vasscm._interpret_one(m.change_id, m.binding_id, m.op, m.ok, m.data, m.key, m.error, m.sql_state);
-    END LOOP;
-    IF cardinality(new_change) > 0 THEN
-        PERFORM vasscm._capture_new_events(new_change, new_binding, new_op, new_data, new_key);
-    END IF;
-    UPDATE vasscm.movement mv SET source_data = x.data
-      FROM (SELECT DISTINCT ON (b, k) b, k, d AS data
-              FROM unnest(moved_binding, moved_key, moved_data) WITH ORDINALITY AS u(b, k, d, n)
-             ORDER BY b, k, n DESC) x
-     WHERE mv.binding_id = x.b AND mv.source_key = x.k AND mv.undone_at IS NULL;
-    RETURN cardinality(changes);
-END
-$$;
-
+-- Interprets pending captured changes, oldest first, at most `max_changes` (all when NULL);
+-- returns how many. One interpreter at a time (the others wait, then find nothing left).
 CREATE OR REPLACE FUNCTION interpret(max_changes int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
-    batch    vasscm.captured_change[];
+    batch    bigint[];
     total    bigint := 0;
     step     int := 5000;
     deferred boolean;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
     LOOP
-        SELECT array_agg(c ORDER BY c.id) INTO batch
-          FROM (SELECT * FROM vasscm.captured_change ORDER BY id
+        SELECT array_agg(c.id ORDER BY c.id) INTO batch
+          FROM (SELECT x.id FROM vasscm.captured_change x ORDER BY x.id
                  LIMIT least(step, coalesce(max_changes - total, step))) c;
         EXIT WHEN batch IS NULL;
         -- the maintained clearance state of what the batch touched: recomputed once, at its end
@@ -383,7 +426,7 @@ BEGIN
         IF deferred THEN
             PERFORM vasscm._clearance_flush();
         END IF;
-        DELETE FROM vasscm.captured_change WHERE id = ANY (SELECT (unnest(batch)).id);
+        DELETE FROM vasscm.captured_change WHERE id = ANY (batch);
         total := total + cardinality(batch);
         EXIT WHEN max_changes IS NOT NULL AND total >= max_changes;
     END LOOP;
@@ -391,8 +434,37 @@ BEGIN
 END
 $$;
 
+-- Runs failed changes again, after the binding was fixed (replaced by vasscm.unbind + vasscm.bind,
+-- or the data it reads corrected): their 'invalid' messages are cancelled and each change is
+-- interpreted again, in the original order, by the active bindings of its table for the form
+-- that failed. `binding_id`: only the failures of that (old) binding. Returns how many.
+CREATE OR REPLACE FUNCTION reinterpret_failures(binding_id int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f vasscm.capture_failure;
+    n bigint := 0;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
+    FOR f IN SELECT * FROM vasscm.capture_failure cf
+              WHERE reinterpret_failures.binding_id IS NULL OR cf.binding_id = reinterpret_failures.binding_id
+              ORDER BY cf.change_id, cf.binding_id FOR UPDATE LOOP
+        IF f.outbox_id IS NOT NULL THEN
+            PERFORM vasscm._set_status(f.outbox_id, 'cancelled', 'interpreted again (vasscm.reinterpret_failures)');
+        END IF;
+        DELETE FROM vasscm.capture_failure cf WHERE cf.change_id = f.change_id AND cf.binding_id = f.binding_id;
+        INSERT INTO vasscm.captured_change (id, source, op, new_row, old_row, captured_at) OVERRIDING SYSTEM VALUE
+        VALUES (f.change_id, f.source, f.op, f.new_row, f.old_row, f.captured_at);
+        PERFORM vasscm._interpret_changes(ARRAY[f.change_id], (SELECT b.message_type FROM vasscm.binding b WHERE b.id = f.binding_id));
+        DELETE FROM vasscm.captured_change c WHERE c.id = f.change_id;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
 -- 4. The maintained clearance state follows the ledger by statement ------------------------------
 DROP TRIGGER clearance_event ON movement;
+-- The outbox: a seal change (24) or a CANCEL_PASSED settled changes what the gate expects.
 CREATE OR REPLACE FUNCTION _clearance_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -406,6 +478,9 @@ BEGIN
 END
 $$;
 
+-- The ledger: the containers (and, for bulk trips, declarations) of the events a statement
+-- inserted, deleted, or changed in anything clearance reads — not a position kept current in
+-- source_data (a yard move), which touches nothing.
 CREATE OR REPLACE FUNCTION _clearance_movement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

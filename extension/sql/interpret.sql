@@ -103,27 +103,29 @@ CREATE TABLE capture_failure (
 );
 COMMENT ON TABLE capture_failure IS 'Captured TOS changes a binding could not interpret, with the reason; vasscm.reinterpret_failures() runs them again.';
 
--- Stage 2 for one batch of changes (ids in order): every active binding of each change's table,
--- gate-ins first and gate-outs last (a row first seen already gated in and out is both, in that
--- order), mapped set-based by vasscm._binding_map_N. Decided set-based here:
+-- A mapped change still to decide (vasscm._interpret_changes).
+CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok boolean, data jsonb, key jsonb, error text,
+                                sql_state text, new boolean);
+
+-- Stage 2 for one batch of captured changes (their ids): every active binding of each change's
+-- table, gate-ins first and gate-outs last (a row first seen already gated in and out is both,
+-- in that order), mapped set-based by vasscm._binding_map_N. Decided set-based here:
 --   nothing  — a gate event's change that maps to the facts the ledger already holds for its
 --              TOS identity (a yard move, an upsert replayed, a row re-delivered or reloaded),
---              with nothing else before it in the batch (the ledger's copy of the position follows);
+--              with nothing else before it in the batch: the ledger's copy of the mapped row
+--              follows (a position), first, in one statement;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
 --              its messages and ledger rows are made together (vasscm._capture_new_events), in
 --              capture order with the rest.
 -- The others go to vasscm._capture, one by one, in capture order (vasscm._interpret_one).
 -- `only_message_type`: just the bindings of that form (running a failure again).
-CREATE FUNCTION _interpret_changes(changes captured_change[], only_message_type text DEFAULT NULL) RETURNS int
+CREATE FUNCTION _interpret_changes(ids bigint[], only_message_type text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     -- the ledger grows within one large transaction faster than its statistics: index lookups only
     SET enable_seqscan = off SET jit = off AS $$
 DECLARE
-    m      record;
-    -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
-    moved_binding int[] := '{}';
-    moved_key     jsonb[] := '{}';
-    moved_data    jsonb[] := '{}';
+    todo vasscm._interpretation[];
+    m    vasscm._interpretation;
     -- new events waiting to be made together (before the next change decided one by one)
     new_change  bigint[] := '{}';
     new_binding int[] := '{}';
@@ -131,57 +133,59 @@ DECLARE
     new_data    jsonb[] := '{}';
     new_key     jsonb[] := '{}';
 BEGIN
-    IF changes IS NULL OR cardinality(changes) = 0 THEN
+    IF ids IS NULL OR cardinality(ids) = 0 THEN
         RETURN 0;
     END IF;
-    FOR m IN
-        WITH c AS (SELECT * FROM unnest(changes)),
-             bs AS (SELECT x.* FROM vasscm.binding x
-                     WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
-                       AND (only_message_type IS NULL OR x.message_type = only_message_type)),
-             mapped AS (
-                SELECT bs.id AS binding_id, bs.message_type AS form,
-                       coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
-                  FROM bs
-                  CROSS JOIN LATERAL vasscm._map_changes(bs.id,
-                        (SELECT array_agg(c.id ORDER BY c.id) FROM c
-                          WHERE c.source = bs.source::oid
-                            AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mp),
-             judged AS (
-                SELECT mapped.*,
-                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                                AND mapped.form IN ('14', '15', '21', '22')
-                                AND live.source_data IS NOT NULL
-                                AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
-                                false) AS same,
-                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                                AND mapped.form IN ('14', '15', '21', '22')
-                                AND live.source_data IS NULL
-                                AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
-                                                 WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
-                                false) AS unknown,
-                       live.source_data
-                  FROM mapped
-                  LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
-                                      WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
-                                        AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
-                                      LIMIT 1) live ON true)
-        SELECT judged.*,
-               bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
-               judged.unknown AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new
-          FROM judged
-         ORDER BY judged.change_id,
-                  CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END,
-                  judged.binding_id
-    LOOP
-        IF m.nothing THEN
-            IF m.data IS DISTINCT FROM m.source_data THEN
-                moved_binding := array_append(moved_binding, m.binding_id);
-                moved_key := array_append(moved_key, m.key);
-                moved_data := array_append(moved_data, m.data);
-            END IF;
-            CONTINUE;
-        END IF;
+    WITH c AS (SELECT x.id, x.source, x.op FROM vasscm.captured_change x WHERE x.id = ANY (ids)),
+         bs AS (SELECT x.* FROM vasscm.binding x
+                 WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
+                   AND (only_message_type IS NULL OR x.message_type = only_message_type)),
+         mapped AS (
+            SELECT bs.id AS binding_id, bs.message_type AS form,
+                   coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
+              FROM bs
+              CROSS JOIN LATERAL vasscm._map_changes(bs.id,
+                    (SELECT array_agg(c.id ORDER BY c.id) FROM c
+                      WHERE c.source = bs.source::oid
+                        AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mp),
+         judged AS (
+            SELECT mapped.*,
+                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                            AND mapped.form IN ('14', '15', '21', '22')
+                            AND live.source_data IS NOT NULL
+                            AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
+                            false) AS same,
+                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                            AND mapped.form IN ('14', '15', '21', '22')
+                            AND live.source_data IS NULL
+                            AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
+                                             WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
+                            false) AS unknown,
+                   live.source_data
+              FROM mapped
+              LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
+                                  WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
+                                    AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
+                                  LIMIT 1) live ON true),
+         decided AS MATERIALIZED (
+            SELECT judged.*,
+                   bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
+                   judged.unknown AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
+                   CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
+              FROM judged),
+         -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
+         moved AS (
+            UPDATE vasscm.movement mv SET source_data = x.data
+              FROM (SELECT DISTINCT ON (d.binding_id, d.key) d.binding_id, d.key, d.data
+                      FROM decided d
+                     WHERE d.nothing AND d.data IS DISTINCT FROM d.source_data
+                     ORDER BY d.binding_id, d.key, d.change_id DESC) x
+             WHERE mv.binding_id = x.binding_id AND mv.source_key = x.key AND mv.undone_at IS NULL)
+    SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
+                     ORDER BY d.change_id, d.form_order, d.binding_id)
+      INTO todo
+      FROM decided d WHERE NOT d.nothing;
+    FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
         IF m.new THEN
             new_change := array_append(new_change, m.change_id);
             new_binding := array_append(new_binding, m.binding_id);
@@ -199,12 +203,7 @@ BEGIN
     IF cardinality(new_change) > 0 THEN
         PERFORM vasscm._capture_new_events(new_change, new_binding, new_op, new_data, new_key);
     END IF;
-    UPDATE vasscm.movement mv SET source_data = x.data
-      FROM (SELECT DISTINCT ON (b, k) b, k, d AS data
-              FROM unnest(moved_binding, moved_key, moved_data) WITH ORDINALITY AS u(b, k, d, n)
-             ORDER BY b, k, n DESC) x
-     WHERE mv.binding_id = x.b AND mv.source_key = x.k AND mv.undone_at IS NULL;
-    RETURN cardinality(changes);
+    RETURN cardinality(ids);
 END
 $$;
 
@@ -252,10 +251,9 @@ BEGIN
       FROM unnest(binding_ids) WITH ORDINALITY AS u(id, n) JOIN vasscm.binding b ON b.id = u.id;
     BEGIN
         PERFORM vasscm._insert_movements(ARRAY(
-            SELECT e.id FROM vasscm._enqueue_many(forms, datas, modes, binding_ids, tables, keys, datas, NULL, NULL,
+            SELECT vasscm._enqueue_many(forms, datas, modes, binding_ids, tables, keys, datas, NULL, NULL,
                        ARRAY(SELECT format('captured from %s (%s)', t, CASE o WHEN 'I' THEN 'INSERT' ELSE 'UPDATE' END)
-                               FROM unnest(tables, ops) WITH ORDINALITY AS x(t, o, n) ORDER BY n)) e
-             ORDER BY e.id));
+                               FROM unnest(tables, ops) WITH ORDINALITY AS x(t, o, n) ORDER BY n))));
     EXCEPTION WHEN OTHERS THEN
         FOR i IN 1 .. cardinality(change_ids) LOOP
             PERFORM vasscm._interpret_one(change_ids[i], binding_ids[i], ops[i], true, datas[i], keys[i], NULL, NULL);
@@ -305,15 +303,15 @@ $$;
 CREATE FUNCTION interpret(max_changes int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
-    batch    vasscm.captured_change[];
+    batch    bigint[];
     total    bigint := 0;
     step     int := 5000;
     deferred boolean;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('vasscm.interpret'));
     LOOP
-        SELECT array_agg(c ORDER BY c.id) INTO batch
-          FROM (SELECT * FROM vasscm.captured_change ORDER BY id
+        SELECT array_agg(c.id ORDER BY c.id) INTO batch
+          FROM (SELECT x.id FROM vasscm.captured_change x ORDER BY x.id
                  LIMIT least(step, coalesce(max_changes - total, step))) c;
         EXIT WHEN batch IS NULL;
         -- the maintained clearance state of what the batch touched: recomputed once, at its end
@@ -322,7 +320,7 @@ BEGIN
         IF deferred THEN
             PERFORM vasscm._clearance_flush();
         END IF;
-        DELETE FROM vasscm.captured_change WHERE id = ANY (SELECT (unnest(batch)).id);
+        DELETE FROM vasscm.captured_change WHERE id = ANY (batch);
         total := total + cardinality(batch);
         EXIT WHEN max_changes IS NOT NULL AND total >= max_changes;
     END LOOP;
@@ -383,8 +381,7 @@ BEGIN
         DELETE FROM vasscm.capture_failure cf WHERE cf.change_id = f.change_id AND cf.binding_id = f.binding_id;
         INSERT INTO vasscm.captured_change (id, source, op, new_row, old_row, captured_at) OVERRIDING SYSTEM VALUE
         VALUES (f.change_id, f.source, f.op, f.new_row, f.old_row, f.captured_at);
-        PERFORM vasscm._interpret_changes(ARRAY[ROW(f.change_id, f.source, f.op, f.new_row, f.old_row, f.captured_at)::vasscm.captured_change],
-                                          (SELECT b.message_type FROM vasscm.binding b WHERE b.id = f.binding_id));
+        PERFORM vasscm._interpret_changes(ARRAY[f.change_id], (SELECT b.message_type FROM vasscm.binding b WHERE b.id = f.binding_id));
         DELETE FROM vasscm.captured_change c WHERE c.id = f.change_id;
         n := n + 1;
     END LOOP;

@@ -220,14 +220,14 @@ COMMENT ON FUNCTION _resync_open() IS 'Admin: rebuilds vasscm.outbox_open from t
 -- Checks and builds messages and inserts them into the outbox, in the order given ('invalid'
 -- with reasons when bad): element i of each array is message i (see vasscm._enqueue). Each gets
 -- its first status in vasscm.outbox_history and vasscm.outbox_open; the workers are woken once
--- per form. Returns the new rows, in order.
+-- per form. Returns the new messages' ids, in order.
 CREATE FUNCTION _enqueue_many(message_types text[], datas jsonb[], modes text[], binding_ids int[], source_tables text[],
                               source_keys jsonb[], source_datas jsonb[], original_transaction_ids uuid[], order_keys text[],
                               reasons text[])
-RETURNS SETOF outbox
+RETURNS SETOF bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    made vasscm.outbox[];
+    made bigint[];
     wake text[];
 BEGIN
     -- vasscm.enqueueing tells the incident trigger (sql/incident.sql) a new message from a row
@@ -252,7 +252,7 @@ BEGIN
                p.original_tid,
                CASE WHEN NOT (p.prep ->> 'valid')::boolean THEN vasscm._errors_summary(p.prep -> 'errors') END
           FROM p ORDER BY p.n
-        RETURNING *
+        RETURNING id, transaction_id, message_type, status, last_error, created_at
     ), history AS (
         INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
         SELECT i.id, i.transaction_id, NULL, i.status, CASE WHEN i.status = 'invalid' THEN i.last_error ELSE p.reason END
@@ -263,13 +263,13 @@ BEGIN
         SELECT i.id, i.status, i.message_type, i.created_at FROM ins i WHERE vasscm._unsettled(i.status)
         ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status
     )
-    SELECT array_agg(i ORDER BY i.id), array_agg(DISTINCT i.message_type) FILTER (WHERE i.status = 'queued')
+    SELECT array_agg(i.id ORDER BY i.id), array_agg(DISTINCT i.message_type) FILTER (WHERE i.status = 'queued')
       INTO made, wake FROM ins i;
     PERFORM set_config('vasscm.enqueueing', '', true);
     IF wake IS NOT NULL THEN
         PERFORM pg_notify('vasscm_outbox', t) FROM unnest(wake) t;
     END IF;
-    RETURN QUERY SELECT * FROM unnest(made);
+    RETURN QUERY SELECT unnest(made);
 END
 $$;
 
@@ -277,10 +277,17 @@ $$;
 CREATE FUNCTION _enqueue(message_type text, data jsonb, mode text, binding_id int, source_table text, source_key jsonb,
                          source_data jsonb, original_transaction_id uuid, order_key text, reason text)
 RETURNS outbox
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT * FROM vasscm._enqueue_many(ARRAY[message_type], ARRAY[data], ARRAY[mode], ARRAY[binding_id], ARRAY[source_table],
-                                       ARRAY[source_key], ARRAY[source_data], ARRAY[original_transaction_id], ARRAY[order_key],
-                                       ARRAY[reason])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    made bigint;
+    r    vasscm.outbox;
+BEGIN
+    SELECT x INTO made FROM vasscm._enqueue_many(ARRAY[message_type], ARRAY[data], ARRAY[mode], ARRAY[binding_id],
+                                                ARRAY[source_table], ARRAY[source_key], ARRAY[source_data],
+                                                ARRAY[original_transaction_id], ARRAY[order_key], ARRAY[reason]) x;
+    SELECT * INTO r FROM vasscm.outbox o WHERE o.id = made;
+    RETURN r;
+END
 $$;
 
 -- Checks and builds an existing message again (same transaction_id), e.g. after its data was fixed.
