@@ -161,9 +161,9 @@ BEGIN
                             AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
                                              WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
                             false) AS unknown,
-                   live.source_data
+                   live.source_data, live.id AS movement_id
               FROM mapped
-              LEFT JOIN LATERAL (SELECT mv.source_data FROM vasscm.movement mv
+              LEFT JOIN LATERAL (SELECT mv.id, mv.source_data FROM vasscm.movement mv
                                   WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
                                     AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
                                   LIMIT 1) live ON true),
@@ -176,11 +176,11 @@ BEGIN
          -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
          moved AS (
             UPDATE vasscm.movement mv SET source_data = x.data
-              FROM (SELECT DISTINCT ON (d.binding_id, d.key) d.binding_id, d.key, d.data
+              FROM (SELECT DISTINCT ON (d.movement_id) d.movement_id, d.data
                       FROM decided d
                      WHERE d.nothing AND d.data IS DISTINCT FROM d.source_data
-                     ORDER BY d.binding_id, d.key, d.change_id DESC) x
-             WHERE mv.binding_id = x.binding_id AND mv.source_key = x.key AND mv.undone_at IS NULL)
+                     ORDER BY d.movement_id, d.change_id DESC) x
+             WHERE mv.id = x.movement_id)
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
                      ORDER BY d.change_id, d.form_order, d.binding_id)
       INTO todo
