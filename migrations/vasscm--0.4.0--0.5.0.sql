@@ -256,6 +256,8 @@ CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok 
 --              TOS identity (a yard move, an upsert replayed, a row re-delivered or reloaded),
 --              with nothing else before it in the batch: the ledger's copy of the mapped row
 --              follows (a position), first, in one statement;
+--   idle     — the binding's condition does not hold and there is nothing to undo (a TOS row
+--              not gated out yet, for the gate-out binding): nothing at all;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
 --              its messages and ledger rows are made together (vasscm._capture_new_events), in
 --              capture order with the rest.
@@ -284,7 +286,8 @@ BEGIN
                    AND (only_message_type IS NULL OR x.message_type = only_message_type)),
          mapped AS (
             SELECT bs.id AS binding_id, bs.message_type AS form,
-                   coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
+                   coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info,
+                   coalesce(bs.condition, '') ~* '\mold\s*\.' AS reads_old, mp.*
               FROM bs
               CROSS JOIN LATERAL vasscm._map_changes(bs.id,
                     (SELECT array_agg(c.id ORDER BY c.id) FROM c
@@ -297,8 +300,9 @@ BEGIN
                             AND live.source_data IS NOT NULL
                             AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
                             false) AS same,
-                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                            AND mapped.form IN ('14', '15', '21', '22')
+                   -- a TOS identity vasscm never had a message for (no ledger row, no message)
+                   coalesce(mapped.error IS NULL AND mapped.key IS NOT NULL AND mapped.form IN ('14', '15', '21', '22')
+                            AND (mapped.ok OR mapped.op = 'U')
                             AND live.source_data IS NULL
                             AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
                                              WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
@@ -312,7 +316,14 @@ BEGIN
          decided AS MATERIALIZED (
             SELECT judged.*,
                    bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
-                   judged.unknown AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
+                   -- the binding's condition does not hold and nothing of this identity can be undone
+                   -- (an insert, a delete, a row that never held, an identity vasscm never had a
+                   -- message for): nothing to decide
+                   judged.error IS NULL AND judged.ok IS NOT TRUE
+                   AND (judged.op <> 'U' OR judged.form NOT IN ('14', '15', '21', '22') OR judged.reads_old
+                        OR judged.key IS NULL OR judged.unknown) AS idle,
+                   judged.unknown AND judged.ok IS TRUE AND judged.op IN ('I', 'U')
+                   AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
                    CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
               FROM judged),
          -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
@@ -326,7 +337,7 @@ BEGIN
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
                      ORDER BY d.change_id, d.form_order, d.binding_id)
       INTO todo
-      FROM decided d WHERE NOT d.nothing;
+      FROM decided d WHERE NOT d.nothing AND NOT d.idle;
     FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
         IF m.new THEN
             new_change := array_append(new_change, m.change_id);
@@ -464,6 +475,193 @@ $$;
 
 -- 4. The maintained clearance state follows the ledger by statement ------------------------------
 DROP TRIGGER clearance_event ON movement;
+-- The rows of containers (see the head of this file), computed from the sources. Every lookup
+-- is made per container through its index (LATERAL), so that recomputing one container is a
+-- few index lookups and a whole rebuild is linear in the number of containers, whatever the
+-- plan's estimate of the number of keys. (One generic plan per session: never planned again per
+-- call, nor compiled by JIT.)
+CREATE OR REPLACE FUNCTION _container_rows(keys text[]) RETURNS SETOF clearance_now
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off
+    -- planned once per session, maybe when the tables were small: every table is reached by index
+    -- from the keys asked for, never scanned whole (a scan per call grows with the port's history)
+    SET enable_seqscan = off AS $$
+DECLARE
+    validity interval := make_interval(days => coalesce(vasscm._setting_value('scan_selection_validity_days'), '30')::int);
+BEGIN
+    RETURN QUERY
+    WITH v AS MATERIALIZED (   -- per container: its current visit, the scan selections and seal changes of it
+        SELECT k.container_no, gi.in_at, gi.call, po.prev_out, sc.until AS scan_until, sc.ok AS scan_ok,
+               ch.ats AS ch_ats, ch.olds AS ch_olds, ch.news AS ch_news, cu.ats AS cu_ats, cu.olds AS cu_olds, cu.news AS cu_news,
+               go.out_at
+          FROM (SELECT DISTINCT x AS container_no FROM unnest(keys) AS x WHERE x IS NOT NULL) k
+          -- the gate-in of the current visit, and the vessel call it came with
+          LEFT JOIN LATERAL (SELECT m.happened_at AS in_at, vasscm._vessel_call_of(m.facts) AS call
+                               FROM vasscm.movement m
+                              WHERE m.container_no = k.container_no AND m.kind = 'gate_in' AND m.undone_at IS NULL
+                              ORDER BY m.happened_at DESC, m.id DESC LIMIT 1) gi ON true
+          -- the gate-out before it (an earlier visit), and the first one of this visit
+          LEFT JOIN LATERAL (SELECT max(g.left_at) FILTER (WHERE g.left_at < gi.in_at) AS prev_out
+                               FROM vasscm.gate_outs g WHERE g.container_no = k.container_no AND g.message_type = '21') po ON true
+          LEFT JOIN LATERAL (SELECT min(g.left_at) FILTER (WHERE g.left_at >= coalesce(gi.in_at, '-infinity')) AS out_at
+                               FROM vasscm.gate_outs g WHERE g.container_no = k.container_no AND g.message_type = '21') go ON true
+          -- scan selections (03) of this visit: made after the previous gate-out, for the vessel call the box came with
+          -- or within the validity before the visit began (with no visit known: until then)
+          LEFT JOIN LATERAL (
+              SELECT max(CASE WHEN gi.in_at IS NULL THEN s.selected_at + validity ELSE 'infinity' END) AS until,
+                     bool_and(EXISTS (SELECT 1 FROM vasscm.scan_record r
+                                       WHERE r.container_no = s.container_no AND r.scanned_at >= s.selected_at - interval '1 day'
+                                         AND r.scanned_at > coalesce(po.prev_out, '-infinity'))) AS ok
+                FROM vasscm.scan_selection s
+               WHERE s.container_no = k.container_no AND s.selected_at > coalesce(po.prev_out, '-infinity')
+                 AND (gi.in_at IS NULL OR s.selected_at >= gi.in_at - validity OR s.vessel_call = gi.call)) sc ON true
+          -- seal changes (24) of this visit customs accepted, in order
+          LEFT JOIN LATERAL (
+              SELECT array_agg(m.happened_at ORDER BY m.happened_at, m.id) AS ats,
+                     array_agg(vasscm._norm(m.facts ->> 'NIEM_PHONG_CU') ORDER BY m.happened_at, m.id) AS olds,
+                     array_agg(vasscm._norm(m.seal) ORDER BY m.happened_at, m.id) AS news
+                FROM vasscm.movement m JOIN vasscm.outbox o ON o.id = m.outbox_id AND o.status = 'accepted'
+               WHERE m.container_no = k.container_no AND m.kind = 'seal_change' AND m.undone_at IS NULL
+                 AND m.facts ->> 'LOAI_NIEM_PHONG' = 'HANG_TAU' AND m.happened_at >= coalesce(gi.in_at, '-infinity')) ch ON true
+          LEFT JOIN LATERAL (
+              SELECT array_agg(m.happened_at ORDER BY m.happened_at, m.id) AS ats,
+                     array_agg(vasscm._norm(m.facts ->> 'NIEM_PHONG_CU') ORDER BY m.happened_at, m.id) AS olds,
+                     array_agg(vasscm._norm(m.seal) ORDER BY m.happened_at, m.id) AS news
+                FROM vasscm.movement m JOIN vasscm.outbox o ON o.id = m.outbox_id AND o.status = 'accepted'
+               WHERE m.container_no = k.container_no AND m.kind = 'seal_change' AND m.undone_at IS NULL
+                 AND m.facts ->> 'LOAI_NIEM_PHONG' = 'HAI_QUAN' AND m.happened_at >= coalesce(gi.in_at, '-infinity')) cu ON true
+    )
+    -- one row per declaration of the container
+    SELECT 'container'::text, c.container_no, c.declaration_no,
+           (SELECT i.bl_no FROM vasscm.expected_item i WHERE i.container_no = c.container_no AND i.bl_no IS NOT NULL LIMIT 1),
+           c.registered_on, c.customs_office, c.cargo_flow, c.channel, vasscm._channel_name(c.channel),
+           CASE WHEN c.status = 'cancelled' THEN 'cancelled'
+                WHEN NOT c.listed OR c.eligible_at IS NULL THEN 'not_eligible'
+                WHEN c.status = 'suspended' THEN 'suspended'
+                WHEN c.gone_at IS NOT NULL OR c.earlier THEN 'passed'
+                ELSE 'eligible' END,
+           c.scan_until, coalesce(c.scan_ok, false),
+           CASE WHEN c.ch_ats IS NULL THEN c.carrier_seal ELSE vasscm._seal_after_changes(c.carrier_seal, c.set_at, c.ch_ats, c.ch_olds, c.ch_news) END,
+           CASE WHEN c.cu_ats IS NULL THEN c.customs_seal ELSE vasscm._seal_after_changes(c.customs_seal, c.set_at, c.cu_ats, c.cu_olds, c.cu_news) END,
+           1::numeric, CASE WHEN c.gone_at IS NOT NULL OR c.earlier THEN 1 ELSE 0 END::numeric,
+           NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
+           CASE WHEN c.status = 'cancelled' OR c.status = 'suspended' AND c.listed THEN c.status_by
+                WHEN NOT c.listed OR c.set_at >= coalesce(c.eligible_at, '-infinity') THEN c.set_by ELSE c.eligible_by END,
+           CASE WHEN c.status = 'cancelled' OR c.status = 'suspended' AND c.listed THEN '06'
+                WHEN NOT c.listed OR c.set_at >= coalesce(c.eligible_at, '-infinity') THEN c.set_by_form ELSE c.eligible_form END,
+           c.eligible_at, c.status_at, c.status_reason, greatest(c.updated_at, c.set_at),
+           NULL::text, c.in_at, CASE WHEN c.gone_at IS NOT NULL THEN c.gone_at WHEN c.earlier THEN c.prev_out END,
+           c.status, c.listed, c.listed AND c.eligible_at IS NOT NULL AND NOT c.earlier, c.gone_at IS NOT NULL, c.earlier, c.set_at,
+           NULL::text
+      FROM (SELECT v.*, dc.declaration_no, dc.carrier_seal, dc.customs_seal, dc.listed, dc.set_at, dc.set_by, dc.set_by_form,
+                   d.registered_on, d.customs_office, d.cargo_flow, d.channel, d.eligible_form, d.eligible_at, d.eligible_by,
+                   d.status, d.status_at, d.status_by, d.status_reason, d.updated_at,
+                   (v.prev_out IS NOT NULL AND dc.set_at <= v.prev_out) AS earlier,
+                   -- gone in this visit: a gate-out (21) of it listing this declaration, or none (an empty box)
+                   (SELECT min(g.left_at) FROM vasscm.gate_outs g
+                     WHERE g.container_no = v.container_no AND g.message_type = '21'
+                       AND (g.left_at >= coalesce(v.in_at, '-infinity')) IS TRUE   -- (by the container's index, never by time)
+                       AND (dc.declaration_no = ANY (g.declarations) OR cardinality(g.declarations) = 0)) AS gone_at
+              FROM v
+              JOIN LATERAL (SELECT x.* FROM vasscm.declaration_container x WHERE x.container_no = v.container_no) dc ON true
+              JOIN vasscm.declaration d ON d.declaration_no = dc.declaration_no) c
+    UNION ALL
+    -- on a current expected list (01, 08), no declaration yet
+    SELECT 'container', v.container_no, NULL, i.bl_no, NULL, i.customs_office, i.cargo_flow, NULL, NULL, 'not_eligible',
+           v.scan_until, coalesce(v.scan_ok, false), i.carrier_seal, i.customs_seal, 1, 0, i.weight_kg, NULL, NULL, NULL,
+           i.transaction_id, i.form, NULL, NULL, NULL, i.received_at, NULL, v.in_at, v.out_at,
+           NULL, NULL, false, v.out_at IS NOT NULL, false, NULL, NULL
+      FROM v
+      JOIN LATERAL (SELECT x.bl_no, x.carrier_seal, x.customs_seal, x.weight_kg, l.customs_office, l.cargo_flow, l.transaction_id,
+                           l.form, l.received_at
+                      FROM vasscm.expected_item x JOIN vasscm.expected_list l ON l.transaction_id = x.list_id AND l.current
+                     WHERE x.container_no = v.container_no) i ON true
+     WHERE NOT EXISTS (SELECT 1 FROM vasscm.declaration_container dc WHERE dc.container_no = v.container_no)
+    UNION ALL
+    -- known to the port (the ledger, a scan) or selected for scanning, nothing else from customs
+    SELECT 'container', v.container_no, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'unknown',
+           v.scan_until, coalesce(v.scan_ok, false), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, v.in_at, v.out_at,
+           NULL, NULL, false, v.out_at IS NOT NULL, false, NULL, NULL
+      FROM v
+     WHERE NOT EXISTS (SELECT 1 FROM vasscm.declaration_container dc WHERE dc.container_no = v.container_no)
+       AND NOT EXISTS (SELECT 1 FROM vasscm.expected_item i JOIN vasscm.expected_list l ON l.transaction_id = i.list_id AND l.current
+                        WHERE i.container_no = v.container_no)
+       AND (v.in_at IS NOT NULL OR v.scan_until IS NOT NULL
+            OR EXISTS (SELECT 1 FROM vasscm.movement m WHERE m.container_no = v.container_no)
+            OR EXISTS (SELECT 1 FROM vasscm.scan_selection s WHERE s.container_no = v.container_no)
+            OR EXISTS (SELECT 1 FROM vasscm.scan_record r WHERE r.container_no = v.container_no));
+END
+$$;
+
+-- The rows of bulk declarations × B/L: declared maxima (05) and what left (22 trips in the
+-- ledger, whatever their message's status). Quantities are added in the declared unit: a trip
+-- in a unit that converts (kg / t, m3 / l) is converted, one in a unit that does not (pallets
+-- against packages) is not counted in quantity_out (quantity_out_other says what it was).
+CREATE OR REPLACE FUNCTION _bulk_rows(declarations text[]) RETURNS SETOF clearance_now
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off
+    -- planned once per session, maybe when the tables were small: every table is reached by index
+    -- from the keys asked for, never scanned whole (a scan per call grows with the port's history)
+    SET enable_seqscan = off AS $$
+BEGIN
+    RETURN QUERY
+    SELECT 'bulk'::text, NULL::text, b.declaration_no, b.bl_no, d.registered_on, d.customs_office, d.cargo_flow, d.channel,
+           vasscm._channel_name(d.channel),
+           CASE WHEN d.status = 'cancelled' THEN 'cancelled'
+                WHEN d.eligible_at IS NULL THEN 'not_eligible'
+                WHEN d.status = 'suspended' THEN 'suspended'
+                WHEN (b.quantity IS NOT NULL OR b.weight_kg IS NOT NULL OR b.volume_m3 IS NOT NULL)
+                 AND (b.quantity IS NULL OR coalesce(o.q, 0) >= b.quantity)
+                 AND (b.weight_kg IS NULL OR coalesce(o.w, 0) >= b.weight_kg)
+                 AND (b.volume_m3 IS NULL OR coalesce(o.v, 0) >= b.volume_m3) THEN 'passed'
+                ELSE 'eligible' END,
+           NULL::timestamptz, false, NULL::text, NULL::text,
+           b.quantity, coalesce(o.q, 0), b.weight_kg, coalesce(o.w, 0), b.volume_m3, coalesce(o.v, 0),
+           CASE WHEN d.status <> 'active' AND d.status_at IS NOT NULL THEN d.status_by ELSE b.set_by END,
+           CASE WHEN d.status <> 'active' AND d.status_at IS NOT NULL THEN '06' ELSE '05' END,
+           d.eligible_at, d.status_at, d.status_reason, greatest(d.updated_at, b.set_at),
+           b.quantity_unit, NULL::timestamptz, o.last_at,
+           d.status, NULL::boolean, d.eligible_at IS NOT NULL, false, false, b.set_at, o.other
+      FROM vasscm.declaration_bulk b
+      JOIN vasscm.declaration d ON d.declaration_no = b.declaration_no
+      LEFT JOIN LATERAL (
+          SELECT sum(vasscm._in_unit(g.quantity, g.quantity_unit, b.quantity_unit)) AS q, sum(g.weight_kg) AS w,
+                 sum(g.volume_m3) AS v, max(g.left_at) AS last_at,
+                 (SELECT string_agg(vasscm._fmt(x.q) || ' ' || x.u, ', ' ORDER BY x.u)
+                    FROM (SELECT vasscm._unit(g2.quantity_unit) AS u, sum(g2.quantity) AS q
+                            FROM vasscm.gate_outs g2
+                           WHERE g2.message_type = '22' AND g2.bl_no = b.bl_no AND b.declaration_no = ANY (g2.declarations)
+                             AND g2.quantity IS NOT NULL AND vasscm._in_unit(g2.quantity, g2.quantity_unit, b.quantity_unit) IS NULL
+                           GROUP BY 1) x) AS other
+            FROM vasscm.gate_outs g
+           WHERE g.message_type = '22' AND g.bl_no = b.bl_no AND b.declaration_no = ANY (g.declarations)) o ON true
+     WHERE b.declaration_no = ANY (declarations);
+END
+$$;
+
+-- Recomputes the rows of these containers and bulk declarations now. Their keys are locked for
+-- the transaction first, so that two transactions touching the same container recompute one
+-- after the other, each from what the other committed. The locks are 128 stripes of the keys
+-- (a transaction interpreting 10,000 TOS rows holds at most 256 advisory locks), taken in order.
+CREATE OR REPLACE FUNCTION _refresh_clearance(containers text[], declarations text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off
+    SET enable_seqscan = off AS $$   -- the keys' rows by index, whatever the state's size when the plan was made
+DECLARE
+    c text[] := ARRAY(SELECT DISTINCT x FROM unnest(containers) x WHERE x IS NOT NULL);
+    d text[] := ARRAY(SELECT DISTINCT x FROM unnest(declarations) x WHERE x IS NOT NULL);
+BEGIN
+    IF cardinality(c) > 0 THEN
+        PERFORM pg_advisory_xact_lock(5510, s) FROM (SELECT DISTINCT hashtext(x) & 127 AS s FROM unnest(c) x ORDER BY 1) k;
+        DELETE FROM vasscm.clearance_now n WHERE n.container_no = ANY (c) AND n.cargo_kind = 'container';
+        INSERT INTO vasscm.clearance_now SELECT * FROM vasscm._container_rows(c);
+    END IF;
+    IF cardinality(d) > 0 THEN
+        PERFORM pg_advisory_xact_lock(5511, s) FROM (SELECT DISTINCT hashtext(x) & 127 AS s FROM unnest(d) x ORDER BY 1) k;
+        DELETE FROM vasscm.clearance_now n WHERE n.declaration_no = ANY (d) AND n.cargo_kind = 'bulk';
+        INSERT INTO vasscm.clearance_now SELECT * FROM vasscm._bulk_rows(d);
+    END IF;
+END
+$$;
+
 -- The outbox: a seal change (24) or a CANCEL_PASSED settled changes what the gate expects.
 CREATE OR REPLACE FUNCTION _clearance_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -29,7 +29,7 @@ mkdir -p "$RUN_DIR"; chmod 755 "$RUN_DIR"
 make_pki "$W"
 fresh_cluster day_tos "$PUB"
 fresh_cluster day_replica "$SUB"
-trap 'stop_simulator "$W"; kill $(cat "$W/worker.pid" 2>/dev/null) 2>/dev/null || true; stop_cluster day_replica; stop_cluster day_tos' EXIT
+trap 'stop_simulator "$W"; kill -CONT $(cat "$W/worker.pid" 2>/dev/null) 2>/dev/null; kill $(cat "$W/worker.pid" 2>/dev/null) 2>/dev/null || true; stop_cluster day_replica; stop_cluster day_tos' EXIT
 psql_at "$PUB" -qc "CREATE DATABASE tos"
 psql_at "$PUB" -d tos -q -f "$EX/generic_tos_tables.sql"
 psql_at "$PUB" -d tos -qc "CREATE TABLE day_marker (n int PRIMARY KEY)" \
@@ -141,6 +141,9 @@ t "the trip counts once, with the corrected weight" \
 echo "the replica interpreting later (vasscm.interpret = async): a strip, a seal change a transaction later, a gate decision that is never behind"
 C5=$(q "SELECT 'TCLU100002' || vasscm.container_check_digit('TCLU100002')")
 async() { psql_at "$SUB" -d replica -qc "SET vasscm.interpret = 'async'" -c "$1" >/dev/null; }
+# The worker paused (it interprets what is pending before each claim, every 200 ms): what is
+# pending, and the gate decision catching up, are seen as they are, not raced.
+kill -STOP "$(cat "$W/worker.pid")"
 async "$MOVE VALUES (5, '$C5', '45G1', 'ML5', 'BL5', '308044805744', 'MAERSK HAI PHONG', '9321483', '245N', '2026-11-26 00:19+00', 15000, 'E01-01-1')"
 t "captured, not interpreted yet: nothing queued, the change is pending" \
   "SELECT NOT EXISTS (SELECT 1 FROM vasscm.outbox WHERE order_key = '$C5') AND EXISTS (SELECT 1 FROM vasscm.captured_change)"
@@ -149,6 +152,7 @@ t "a gate decision interprets what is pending before it answers (the box is in t
 t "… and its gate-in is in the ledger and the outbox" \
   "SELECT EXISTS (SELECT 1 FROM vasscm.movement WHERE container_no = '$C5' AND kind = 'gate_in' AND seal = 'ML5')
       AND EXISTS (SELECT 1 FROM vasscm.outbox WHERE order_key = '$C5' AND message_type = '14')"
+kill -CONT "$(cat "$W/worker.pid")"
 settled
 async "UPDATE tos_container_move SET full_empty = 'E', yard_position = 'CFS-01' WHERE move_id = 5"   # stripped at the CFS
 async "UPDATE tos_container_move SET line_seal = 'ML5B' WHERE move_id = 5"                        # the seal cut for the strip …

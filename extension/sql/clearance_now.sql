@@ -117,7 +117,10 @@ $$;
 -- plan's estimate of the number of keys. (One generic plan per session: never planned again per
 -- call, nor compiled by JIT.)
 CREATE FUNCTION _container_rows(keys text[]) RETURNS SETOF clearance_now
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off
+    -- planned once per session, maybe when the tables were small: every table is reached by index
+    -- from the keys asked for, never scanned whole (a scan per call grows with the port's history)
+    SET enable_seqscan = off AS $$
 DECLARE
     validity interval := make_interval(days => coalesce(vasscm._setting_value('scan_selection_validity_days'), '30')::int);
 BEGIN
@@ -231,7 +234,10 @@ $$;
 -- in a unit that converts (kg / t, m3 / l) is converted, one in a unit that does not (pallets
 -- against packages) is not counted in quantity_out (quantity_out_other says what it was).
 CREATE FUNCTION _bulk_rows(declarations text[]) RETURNS SETOF clearance_now
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off
+    -- planned once per session, maybe when the tables were small: every table is reached by index
+    -- from the keys asked for, never scanned whole (a scan per call grows with the port's history)
+    SET enable_seqscan = off AS $$
 BEGIN
     RETURN QUERY
     SELECT 'bulk'::text, NULL::text, b.declaration_no, b.bl_no, d.registered_on, d.customs_office, d.cargo_flow, d.channel,
@@ -273,7 +279,8 @@ $$;
 -- after the other, each from what the other committed. The locks are 128 stripes of the keys
 -- (a transaction interpreting 10,000 TOS rows holds at most 256 advisory locks), taken in order.
 CREATE FUNCTION _refresh_clearance(containers text[], declarations text[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan SET jit = off
+    SET enable_seqscan = off AS $$   -- the keys' rows by index, whatever the state's size when the plan was made
 DECLARE
     c text[] := ARRAY(SELECT DISTINCT x FROM unnest(containers) x WHERE x IS NOT NULL);
     d text[] := ARRAY(SELECT DISTINCT x FROM unnest(declarations) x WHERE x IS NOT NULL);

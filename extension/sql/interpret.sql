@@ -114,6 +114,8 @@ CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok 
 --              TOS identity (a yard move, an upsert replayed, a row re-delivered or reloaded),
 --              with nothing else before it in the batch: the ledger's copy of the mapped row
 --              follows (a position), first, in one statement;
+--   idle     — the binding's condition does not hold and there is nothing to undo (a TOS row
+--              not gated out yet, for the gate-out binding): nothing at all;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
 --              its messages and ledger rows are made together (vasscm._capture_new_events), in
 --              capture order with the rest.
@@ -142,7 +144,8 @@ BEGIN
                    AND (only_message_type IS NULL OR x.message_type = only_message_type)),
          mapped AS (
             SELECT bs.id AS binding_id, bs.message_type AS form,
-                   coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info, mp.*
+                   coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info,
+                   coalesce(bs.condition, '') ~* '\mold\s*\.' AS reads_old, mp.*
               FROM bs
               CROSS JOIN LATERAL vasscm._map_changes(bs.id,
                     (SELECT array_agg(c.id ORDER BY c.id) FROM c
@@ -155,8 +158,9 @@ BEGIN
                             AND live.source_data IS NOT NULL
                             AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
                             false) AS same,
-                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                            AND mapped.form IN ('14', '15', '21', '22')
+                   -- a TOS identity vasscm never had a message for (no ledger row, no message)
+                   coalesce(mapped.error IS NULL AND mapped.key IS NOT NULL AND mapped.form IN ('14', '15', '21', '22')
+                            AND (mapped.ok OR mapped.op = 'U')
                             AND live.source_data IS NULL
                             AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
                                              WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
@@ -170,7 +174,14 @@ BEGIN
          decided AS MATERIALIZED (
             SELECT judged.*,
                    bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
-                   judged.unknown AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
+                   -- the binding's condition does not hold and nothing of this identity can be undone
+                   -- (an insert, a delete, a row that never held, an identity vasscm never had a
+                   -- message for): nothing to decide
+                   judged.error IS NULL AND judged.ok IS NOT TRUE
+                   AND (judged.op <> 'U' OR judged.form NOT IN ('14', '15', '21', '22') OR judged.reads_old
+                        OR judged.key IS NULL OR judged.unknown) AS idle,
+                   judged.unknown AND judged.ok IS TRUE AND judged.op IN ('I', 'U')
+                   AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
                    CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
               FROM judged),
          -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
@@ -184,7 +195,7 @@ BEGIN
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
                      ORDER BY d.change_id, d.form_order, d.binding_id)
       INTO todo
-      FROM decided d WHERE NOT d.nothing;
+      FROM decided d WHERE NOT d.nothing AND NOT d.idle;
     FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
         IF m.new THEN
             new_change := array_append(new_change, m.change_id);
