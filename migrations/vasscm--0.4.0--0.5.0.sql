@@ -85,10 +85,51 @@ BEGIN
 END
 $$;
 
+-- Records the first status of messages just inserted into the outbox (by vasscm._enqueue_many,
+-- or by any other code inserting a message): for each i, message ids[i]'s history row (why:
+-- reasons[i]), its place in vasscm.outbox_open, the workers woken once per form now queued.
+CREATE OR REPLACE FUNCTION _first_status(ids bigint[], reasons text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    found bigint[];
+    wake  text[];
+BEGIN
+    WITH o AS MATERIALIZED (
+        SELECT x.id, x.transaction_id, x.message_type, x.status, x.created_at, u.reason
+          FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox x ON x.id = u.id
+    ), history AS (
+        INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
+        SELECT o.id, o.transaction_id, NULL, o.status, o.reason FROM o ORDER BY o.id
+    ), opened AS (
+        INSERT INTO vasscm.outbox_open AS q (outbox_id, status, message_type, created_at)
+        SELECT o.id, o.status, o.message_type, o.created_at FROM o WHERE vasscm._unsettled(o.status)
+        ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status
+    )
+    SELECT array_agg(o.id), array_agg(DISTINCT o.message_type) FILTER (WHERE o.status = 'queued')
+      INTO found, wake FROM o;
+    IF coalesce(cardinality(found), 0) < cardinality(ids) THEN
+        RAISE EXCEPTION 'vasscm: there is no outbox message %',
+            array_to_string(ARRAY(SELECT i FROM unnest(ids) i WHERE i <> ALL (coalesce(found, '{}'))), ', ')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF wake IS NOT NULL THEN
+        PERFORM pg_notify('vasscm_outbox', t) FROM unnest(wake) t;
+    END IF;
+END
+$$;
+
+-- The first status of one message (see above).
+CREATE OR REPLACE FUNCTION _first_status(outbox_id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM vasscm._first_status(ARRAY[outbox_id], ARRAY[reason]);
+END
+$$;
+
 -- Checks and builds messages and inserts them into the outbox, in the order given ('invalid'
 -- with reasons when bad): element i of each array is message i (see vasscm._enqueue). Each gets
--- its first status in vasscm.outbox_history and vasscm.outbox_open; the workers are woken once
--- per form. Returns the new messages' ids, in order.
+-- its first status (vasscm._first_status; an invalid one's reason is what is wrong). Returns the
+-- new messages' ids, in order.
 CREATE OR REPLACE FUNCTION _enqueue_many(message_types text[], datas jsonb[], modes text[], binding_ids int[], source_tables text[],
                               source_keys jsonb[], source_datas jsonb[], original_transaction_ids uuid[], order_keys text[],
                               reasons text[])
@@ -96,7 +137,7 @@ RETURNS SETOF bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     made bigint[];
-    wake text[];
+    why  text[];
 BEGIN
     -- vasscm.enqueueing tells the incident trigger (sql/incident.sql) a new message from a row
     -- restored by pg_dump, which brings its links with it
@@ -120,23 +161,13 @@ BEGIN
                p.original_tid,
                CASE WHEN NOT (p.prep ->> 'valid')::boolean THEN vasscm._errors_summary(p.prep -> 'errors') END
           FROM p ORDER BY p.n
-        RETURNING id, transaction_id, message_type, status, last_error, created_at
-    ), history AS (
-        INSERT INTO vasscm.outbox_history (outbox_id, transaction_id, from_status, to_status, reason)
-        SELECT i.id, i.transaction_id, NULL, i.status, CASE WHEN i.status = 'invalid' THEN i.last_error ELSE p.reason END
-          FROM ins i JOIN p ON p.tid = i.transaction_id
-         ORDER BY i.id
-    ), opened AS (
-        INSERT INTO vasscm.outbox_open AS q (outbox_id, status, message_type, created_at)
-        SELECT i.id, i.status, i.message_type, i.created_at FROM ins i WHERE vasscm._unsettled(i.status)
-        ON CONFLICT ON CONSTRAINT outbox_open_pkey DO UPDATE SET status = EXCLUDED.status
+        RETURNING id, transaction_id, status, last_error
     )
-    SELECT array_agg(i.id ORDER BY i.id), array_agg(DISTINCT i.message_type) FILTER (WHERE i.status = 'queued')
-      INTO made, wake FROM ins i;
+    SELECT array_agg(i.id ORDER BY i.id),
+           array_agg(CASE WHEN i.status = 'invalid' THEN i.last_error ELSE p.reason END ORDER BY i.id)
+      INTO made, why FROM ins i JOIN p ON p.tid = i.transaction_id;
     PERFORM set_config('vasscm.enqueueing', '', true);
-    IF wake IS NOT NULL THEN
-        PERFORM pg_notify('vasscm_outbox', t) FROM unnest(wake) t;
-    END IF;
+    PERFORM vasscm._first_status(made, why);
     RETURN QUERY SELECT unnest(made);
 END
 $$;

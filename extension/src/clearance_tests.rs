@@ -9,16 +9,13 @@ use pgrx::prelude::*;
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
+    use crate::test_support::text as one;
     use pgrx::prelude::*;
 
     fn setup() {
         // these tests share declaration numbers and one of them truncates: one at a time
         Spi::run("SELECT pg_advisory_xact_lock(5505)").unwrap();
         Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'; SET vasscm.place_code = '03CCC01'").unwrap();
-    }
-
-    fn one(sql: &str) -> String {
-        Spi::get_one::<String>(sql).unwrap().unwrap_or_default()
     }
 
     /// A signed-less customs message as the worker would hand it to vasscm.receive().

@@ -8,20 +8,12 @@ use pgrx::prelude::*;
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
-    use crate::test_support::error_of;
+    use crate::test_support::{count, error_of, port_session, text};
     use pgrx::prelude::*;
 
     fn setup() {
-        Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'; SET vasscm.place_code = '03CCC01'").unwrap();
-        Spi::run("SET CONSTRAINTS vasscm.interpret_at_commit IMMEDIATE").unwrap();
-    }
-
-    fn count(sql: &str) -> i64 {
-        Spi::get_one::<i64>(sql).unwrap().unwrap_or(-1)
-    }
-
-    fn text(sql: &str) -> String {
-        Spi::get_one::<String>(sql).unwrap().unwrap_or_default()
+        port_session();
+        Spi::run("SET vasscm.place_code = '03CCC01'").unwrap();
     }
 
     /// A container gate-out (21) of `minutes_ago`, as the TOS reports it; its Transaction_ID.

@@ -7,21 +7,8 @@ use pgrx::prelude::*;
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
-    use crate::test_support::error_of;
+    use crate::test_support::{count, error_of, port_session as setup, text};
     use pgrx::prelude::*;
-
-    fn setup() {
-        Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
-        Spi::run("SET CONSTRAINTS vasscm.interpret_at_commit IMMEDIATE").unwrap();
-    }
-
-    fn count(sql: &str) -> i64 {
-        Spi::get_one::<i64>(sql).unwrap().unwrap_or(-1)
-    }
-
-    fn text(sql: &str) -> String {
-        Spi::get_one::<String>(sql).unwrap().unwrap_or_default()
-    }
 
     fn enqueue(container: &str, mode: &str) -> String {
         text(&format!(

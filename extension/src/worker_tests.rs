@@ -6,17 +6,8 @@ use pgrx::prelude::*;
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
+    use crate::test_support::{port_session as setup, text as one};
     use pgrx::prelude::*;
-
-    fn setup() {
-        Spi::run("SET vasscm.sender_code = 'CANGTEST'; SET vasscm.sender_name = 'Test'; SET vasscm.receiver_code = '03CC'").unwrap();
-        // A test never commits: interpret at the end of each statement instead of at commit.
-        Spi::run("SET CONSTRAINTS vasscm.interpret_at_commit IMMEDIATE").unwrap();
-    }
-
-    fn one(sql: &str) -> String {
-        Spi::get_one::<String>(sql).unwrap().unwrap_or_default()
-    }
 
     fn enqueue(container: &str) -> String {
         one(&format!(
