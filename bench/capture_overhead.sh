@@ -73,7 +73,7 @@ rows() {   # table first last → INSERT … SELECT of rows first..last
     fi
 }
 mode() {   # table none|floor|capture|commit
-    q -c "SET vasscm.audit_maintenance = 'on'" -c "TRUNCATE $1, floor.sink, vasscm.captured_change, vasscm.capture_failure, vasscm.movement, vasscm.incident_gate_out, vasscm.outbox, vasscm.outbox_history"
+    q -c "SET vasscm.audit_maintenance = 'on'" -c "TRUNCATE $1, floor.sink, vasscm.captured_change, vasscm.capture_failure, vasscm.movement, vasscm.movement_position, vasscm.incident_gate_out, vasscm.outbox, vasscm.outbox_history"
     q -c "ALTER TABLE $1 DISABLE TRIGGER vasscm_capture" -c "DROP TRIGGER IF EXISTS floor_capture ON $1"
     case $2 in
         floor) q -c "CREATE TRIGGER floor_capture AFTER INSERT OR UPDATE OR DELETE ON $1 FOR EACH ROW EXECUTE FUNCTION floor.capture()" ;;

@@ -25,25 +25,16 @@ COMMENT ON COLUMN binding.key_columns IS 'The business identity of the binding''
 COMMENT ON COLUMN binding.informational IS 'Mapped fields whose change alone is never a follow-up (positions, states); NULL: vasscm._informational_fields(message_type).';
 COMMENT ON TABLE binding IS 'TOS tables bound to message types (vasscm.bind); unbound ones are kept for the record.';
 
--- (Re)creates what a binding runs: vasscm._binding_map_N, which evaluates the DBA's condition,
--- mapping and key expressions on a batch of captured changes with the privileges of `owner`
--- (the role that bound the table: SECURITY DEFINER owned by it), and the table's capture
--- trigger. The expressions are compiled against the table first, as `owner` too, so that a
--- typo or an expression the owner may not run fails here.
+-- (Re)creates what a binding runs: vasscm._binding_map_N (vasscm._install_binding_map) and
+-- the table's capture trigger. The expressions are compiled against the table first, as
+-- `owner` (the role that bound the table), so that a typo or an expression the owner may not
+-- run fails here.
 CREATE FUNCTION _install_binding(binding_id int, owner name) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $install$
 DECLARE
-    b       vasscm.binding;
-    pairs   text;
-    keyexpr text := 'NULL::jsonb';
-    cond    text;
+    b vasscm.binding;
 BEGIN
     SELECT * INTO STRICT b FROM vasscm.binding x WHERE x.id = binding_id;
-    cond := coalesce(b.condition, 'true');
-    SELECT string_agg(format('%L, (%s)', key, value #>> '{}'), ', ' ORDER BY key) INTO pairs FROM jsonb_each(b.mapping);
-    IF b.key_columns IS NOT NULL THEN
-        keyexpr := format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, _row.%I', c, c), ', ') FROM unnest(b.key_columns) c));
-    END IF;
 
     -- The compile check, run as the owner (a function of the owner's, dropped right after).
     EXECUTE format($c$
@@ -53,10 +44,9 @@ BEGIN
     -- NEW and OLD are outer aliases; bare names resolve to _row, the nearer scope.
     PERFORM x.* FROM (SELECT (r).* FROM (SELECT NULL::%2$s AS r) q) AS "new",
                      (SELECT (r).* FROM (SELECT NULL::%2$s AS r) q) AS "old",
-            LATERAL (SELECT (%3$s)::boolean, jsonb_build_object(%4$s), %5$s
-                       FROM (SELECT (r).* FROM (SELECT NULL::%2$s AS r) q) AS _row) AS x WHERE false;
+            LATERAL (%3$s FROM (SELECT (r).* FROM (SELECT NULL::%2$s AS r) q) AS _row) AS x WHERE false;
 END
-$body$$c$, b.id, b.source, cond, pairs, keyexpr);
+$body$$c$, b.id, b.source, vasscm._binding_select_list(b));
     EXECUTE format('ALTER FUNCTION vasscm._binding_check_%s() OWNER TO %I', b.id, owner);
     BEGIN
         EXECUTE format('SELECT vasscm._binding_check_%s()', b.id);
@@ -77,26 +67,93 @@ $body$$c$, b.id, b.source, cond, pairs, keyexpr);
     IF to_regprocedure(format('vasscm._binding_map_%s(%s, %s, text)', b.id, b.source, b.source)) IS NOT NULL THEN
         EXECUTE format('DROP FUNCTION vasscm._binding_map_%s(%s, %s, text)', b.id, b.source, b.source);
     END IF;
+    PERFORM vasscm._install_binding_map(b.id, owner);
+    PERFORM vasscm._refresh_capture_trigger(b.source);
+END
+$install$;
 
-    -- The mapping of a batch of captured changes, set-based. NEW and OLD are outer aliases;
-    -- bare names resolve to _row (the new row, or the old one of a DELETE), the nearer scope.
+-- What a binding evaluates on one row, as a select list: its condition, its mapping (a jsonb
+-- object of the catalogue fields) and its identity (NULL without key columns).
+CREATE FUNCTION _binding_select_list(b binding) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT format('SELECT (%s)::boolean AS ok, jsonb_build_object(%s) AS data, %s AS key',
+              coalesce(b.condition, 'true'),
+              (SELECT string_agg(format('%L, (%s)', e.key, e.value #>> '{}'), ', ' ORDER BY e.key) FROM jsonb_each(b.mapping) e),
+              CASE WHEN b.key_columns IS NULL THEN 'NULL::jsonb'
+                   ELSE format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, _row.%I', c, c), ', ') FROM unnest(b.key_columns) c)) END)
+$$;
+
+-- The columns of the bound table that a binding's expressions read, as a column definition
+-- list for jsonb_to_record ("col" type, …); NULL when they read the row as a whole (or no
+-- column at all): the row is then decoded whole. Found by PostgreSQL itself — a view of the
+-- expressions records every column it reads in pg_depend (a whole-row reference shows in the
+-- view's query as a Var of attribute 0) — and dropped right after.
+CREATE FUNCTION _binding_columns(binding_id int) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    b     vasscm.binding;
+    view  text := format('vasscm._binding_columns_%s', binding_id);
+    whole boolean;
+    cols  text;
+BEGIN
+    SELECT * INTO STRICT b FROM vasscm.binding x WHERE x.id = binding_id;
+    EXECUTE format('CREATE VIEW %s AS SELECT x.* FROM %s AS "new", %2$s AS "old", LATERAL (%s FROM %2$s AS _row) AS x',
+                   view, b.source, vasscm._binding_select_list(b));
+    SELECT r.ev_action::text ~ ':varattno 0 ' INTO whole
+      FROM pg_rewrite r WHERE r.ev_class = view::regclass AND r.rulename = '_RETURN';
+    SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = b.source AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attnum IN (SELECT d.refobjsubid FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+                         WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class = view::regclass
+                           AND d.refclassid = 'pg_class'::regclass AND d.refobjid = b.source);
+    EXECUTE format('DROP VIEW %s', view);
+    RETURN CASE WHEN whole THEN NULL ELSE cols END;
+END
+$$;
+
+-- (Re)creates vasscm._binding_map_N: the DBA's condition, mapping and key expressions on a
+-- batch of captured changes, set-based, with the privileges of `owner` (SECURITY DEFINER
+-- owned by it). Only the columns the expressions read are decoded from the captured rows
+-- (vasscm._binding_columns); NEW and OLD only when the expressions name them. Dropped and
+-- made anew (never replaced: an upgrade script may not replace what it does not own).
+CREATE FUNCTION _install_binding_map(binding_id int, owner name) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $install$
+DECLARE
+    b     vasscm.binding;
+    cols  text;
+    exprs text;
+    sig   text := format('vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[])', binding_id);
+    dec   text;
+BEGIN
+    SELECT * INTO STRICT b FROM vasscm.binding x WHERE x.id = binding_id;
+    cols := vasscm._binding_columns(b.id);
+    exprs := concat_ws(' ', b.condition, (SELECT string_agg(e.value #>> '{}', ' ') FROM jsonb_each(b.mapping) e));
+    -- how a captured row (jsonb) becomes the row the expressions read
+    dec := CASE WHEN cols IS NULL THEN format('jsonb_populate_record(NULL::%s, %%s) AS %%s', b.source)
+                ELSE format('jsonb_to_record(coalesce(%%s, ''{}'')) AS %%s(%s)', replace(cols, '%', '%%')) END;
+    EXECUTE format('DROP FUNCTION IF EXISTS %s', sig);
+    -- NEW and OLD are outer aliases; bare names resolve to _row (the new row, or the old one
+    -- of a DELETE), the nearer scope.
     EXECUTE format($m$
-CREATE OR REPLACE FUNCTION vasscm._binding_map_%1$s(_ids bigint[], _ops "char"[], _news jsonb[], _olds jsonb[])
+CREATE FUNCTION vasscm._binding_map_%1$s(_ids bigint[], _ops "char"[], _news jsonb[], _olds jsonb[])
 RETURNS TABLE (change_id bigint, op "char", ok boolean, data jsonb, key jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 SELECT _chg.i, _chg.o, _x.*
   FROM unnest(_ids, _ops, _news, _olds) AS _chg(i, o, n, d)
-  CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, _chg.n) AS "new"
-  CROSS JOIN LATERAL jsonb_populate_record(NULL::%2$s, _chg.d) AS "old"
-  CROSS JOIN LATERAL (SELECT (%3$s)::boolean, jsonb_build_object(%4$s), %5$s
-                        FROM jsonb_populate_record(NULL::%2$s, CASE WHEN _chg.o = 'D' THEN _chg.d ELSE _chg.n END) AS _row) AS _x
-$body$$m$, b.id, b.source, cond, pairs, keyexpr);
-    EXECUTE format('ALTER FUNCTION vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[]) OWNER TO %I', b.id, owner);
-    EXECUTE format('REVOKE ALL ON FUNCTION vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[]) FROM PUBLIC', b.id);
-    EXECUTE format('COMMENT ON FUNCTION vasscm._binding_map_%s(bigint[], "char"[], jsonb[], jsonb[]) IS %L', b.id,
+  %2$s
+  %3$s
+  CROSS JOIN LATERAL (%4$s FROM %5$s) AS _x
+$body$$m$, b.id,
+        CASE WHEN exprs ~* '\mnew\M' THEN 'LEFT JOIN LATERAL ' || format(dec, '_chg.n', '"new"') || ' ON true' ELSE '' END,
+        CASE WHEN exprs ~* '\mold\M' THEN 'LEFT JOIN LATERAL ' || format(dec, '_chg.d', '"old"') || ' ON true' ELSE '' END,
+        vasscm._binding_select_list(b),
+        format(dec, 'CASE WHEN _chg.o = ''D'' THEN _chg.d ELSE _chg.n END', '_row'));
+    EXECUTE format('ALTER FUNCTION %s OWNER TO %I', sig, owner);
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', sig);
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', sig,
                    format('vasscm binding %s: the mapping of %s → message %s, evaluated as %s on captured changes (generated by vasscm.bind)',
                           b.id, b.source, b.message_type, owner));
-    PERFORM vasscm._refresh_capture_trigger(b.source);
 END
 $install$;
 

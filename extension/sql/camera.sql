@@ -43,16 +43,18 @@
 
 -- Containers in the yard now, from the movement ledger (sql/ledger.sql): the gate-in (14) of the
 -- box's current visit, not undone in the TOS, with no gate-out (21) since — whatever became of
--- the messages. block is VI_TRI (as last captured: yard moves keep it current) up to its first
+-- the messages. block is VI_TRI (as last captured: yard moves keep it current in
+-- vasscm.movement_position) up to its first
 -- separator; teu from KICH_CO. A lookup by container_no goes through the ledger's index.
 CREATE VIEW _yard_containers AS
 SELECT DISTINCT ON (m.container_no) m.container_no,
-       upper(substring(coalesce(m.source_data, m.facts) ->> 'VI_TRI' FROM '^\s*([A-Za-z0-9]+)')) AS block,
-       nullif(btrim(coalesce(m.source_data, m.facts) ->> 'VI_TRI'), '') AS position,
+       upper(substring(coalesce(p.source_data, m.source_data, m.facts) ->> 'VI_TRI' FROM '^\s*([A-Za-z0-9]+)')) AS block,
+       nullif(btrim(coalesce(p.source_data, m.source_data, m.facts) ->> 'VI_TRI'), '') AS position,
        m.happened_at AS gate_in_at,
        CASE upper(left(m.facts ->> 'KICH_CO', 1)) WHEN '1' THEN 0.5 WHEN '2' THEN 1 WHEN '3' THEN 1.5 WHEN '4' THEN 2
             WHEN 'L' THEN 2.25 WHEN 'M' THEN 2.4 ELSE 1 END::numeric AS teu
   FROM vasscm.movement m
+  LEFT JOIN vasscm.movement_position p ON p.movement_id = m.id
  WHERE m.kind = 'gate_in' AND m.message_type = '14' AND m.undone_at IS NULL AND m.container_no IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM vasscm.gate_outs g
                     WHERE g.container_no = m.container_no AND g.message_type = '21' AND g.left_at >= m.happened_at)

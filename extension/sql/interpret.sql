@@ -112,8 +112,8 @@ CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok 
 -- in that order), mapped set-based by vasscm._binding_map_N. Decided set-based here:
 --   nothing  — a gate event's change that maps to the facts the ledger already holds for its
 --              TOS identity (a yard move, an upsert replayed, a row re-delivered or reloaded),
---              with nothing else before it in the batch: the ledger's copy of the mapped row
---              follows (a position), first, in one statement;
+--              with nothing else before it in the batch: where the box is now follows
+--              (vasscm.movement_position), first, in one statement;
 --   idle     — the binding's condition does not hold and there is nothing to undo (a TOS row
 --              not gated out yet, for the gate-out binding): nothing at all;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
@@ -124,7 +124,8 @@ CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok 
 CREATE FUNCTION _interpret_changes(ids bigint[], only_message_type text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     -- the ledger grows within one large transaction faster than its statistics: index lookups only
-    SET enable_seqscan = off SET jit = off AS $$
+    -- a batch's captured rows and its mapped changes are sorted in memory, never on disk
+    SET enable_seqscan = off SET jit = off SET work_mem = '64MB' AS $$
 DECLARE
     todo vasscm._interpretation[];
     m    vasscm._interpretation;
@@ -138,7 +139,9 @@ BEGIN
     IF ids IS NULL OR cardinality(ids) = 0 THEN
         RETURN 0;
     END IF;
-    WITH c AS (SELECT x.id, x.source, x.op FROM vasscm.captured_change x WHERE x.id = ANY (ids)),
+    -- the batch's captured rows, read once for every binding of their tables, in capture order
+    WITH c AS MATERIALIZED (SELECT x.id, x.source, x.op, x.new_row, x.old_row FROM vasscm.captured_change x
+                             WHERE x.id = ANY (ids) ORDER BY x.id),
          bs AS (SELECT x.* FROM vasscm.binding x
                  WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
                    AND (only_message_type IS NULL OR x.message_type = only_message_type)),
@@ -147,10 +150,12 @@ BEGIN
                    coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info,
                    coalesce(bs.condition, '') ~* '\mold\s*\.' AS reads_old, mp.*
               FROM bs
-              CROSS JOIN LATERAL vasscm._map_changes(bs.id,
-                    (SELECT array_agg(c.id ORDER BY c.id) FROM c
-                      WHERE c.source = bs.source::oid
-                        AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events))) AS mp),
+              CROSS JOIN LATERAL (SELECT array_agg(c.id) AS ids, array_agg(c.op) AS ops, array_agg(c.new_row) AS news,
+                                         array_agg(c.old_row) AS olds
+                                    FROM c
+                                   WHERE c.source = bs.source::oid
+                                     AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events)) AS ch
+              CROSS JOIN LATERAL vasscm._map_changes(bs.id, ch.ids, ch.ops, ch.news, ch.olds) AS mp),
          judged AS (
             SELECT mapped.*,
                    coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
@@ -165,9 +170,11 @@ BEGIN
                             AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
                                              WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
                             false) AS unknown,
-                   live.source_data, live.id AS movement_id
+                   live.source_data, live.position, live.id AS movement_id
               FROM mapped
-              LEFT JOIN LATERAL (SELECT mv.id, mv.source_data FROM vasscm.movement mv
+              LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position
+                                   FROM vasscm.movement mv
+                                   LEFT JOIN vasscm.movement_position p ON p.movement_id = mv.id
                                   WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
                                     AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
                                   LIMIT 1) live ON true),
@@ -184,14 +191,14 @@ BEGIN
                    AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
                    CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
               FROM judged),
-         -- nothing happened, but an informational field (a position) moved: the ledger's copy follows
+         -- nothing happened, but an informational field (a position) moved: where the box is now follows
          moved AS (
-            UPDATE vasscm.movement mv SET source_data = x.data
-              FROM (SELECT DISTINCT ON (d.movement_id) d.movement_id, d.data
-                      FROM decided d
-                     WHERE d.nothing AND d.data IS DISTINCT FROM d.source_data
-                     ORDER BY d.movement_id, d.change_id DESC) x
-             WHERE mv.id = x.movement_id)
+            INSERT INTO vasscm.movement_position AS p (movement_id, source_data)
+            SELECT DISTINCT ON (d.movement_id) d.movement_id, d.data
+              FROM decided d
+             WHERE d.nothing AND d.data IS DISTINCT FROM d.position
+             ORDER BY d.movement_id, d.change_id DESC
+                ON CONFLICT (movement_id) DO UPDATE SET source_data = excluded.source_data, moved_at = now())
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
                      ORDER BY d.change_id, d.form_order, d.binding_id)
       INTO todo
@@ -273,22 +280,18 @@ BEGIN
 END
 $$;
 
--- The mapping of a batch of changes by one binding, as the binding's owner. A change whose
--- expressions raise is mapped alone to find it, and comes back with its error.
-CREATE FUNCTION _map_changes(binding_id int, ids bigint[])
+-- The mapping of a batch of captured changes (ids, ops, new and old rows) by one binding, as
+-- the binding's owner. A change whose expressions raise is mapped alone to find it, and comes
+-- back with its error.
+CREATE FUNCTION _map_changes(binding_id int, ids bigint[], ops "char"[], news jsonb[], olds jsonb[])
 RETURNS TABLE (change_id bigint, op "char", ok boolean, data jsonb, key jsonb, error text, sql_state text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    ops  "char"[];
-    news jsonb[];
-    olds jsonb[];
-    i    int;
+    i int;
 BEGIN
     IF ids IS NULL THEN
         RETURN;
     END IF;
-    SELECT array_agg(c.op ORDER BY c.id), array_agg(c.new_row ORDER BY c.id), array_agg(c.old_row ORDER BY c.id)
-      INTO ops, news, olds FROM vasscm.captured_change c WHERE c.id = ANY (ids);
     BEGIN
         RETURN QUERY EXECUTE format('SELECT m.change_id, m.op, m.ok, m.data, m.key, NULL::text, NULL::text FROM vasscm._binding_map_%s($1, $2, $3, $4) m', binding_id)
             USING ids, ops, news, olds;

@@ -57,6 +57,17 @@ CREATE INDEX movement_by_source ON movement (binding_id, source_key) WHERE bindi
 -- a partial index of live events (movement_by_container) whole.
 CREATE INDEX movement_by_outbox ON movement (outbox_id, undone_at);
 
+-- Where a box is now: the binding's latest mapping of an event's TOS row when only
+-- informational fields (a yard position) moved since the ledger row was written or corrected.
+-- Kept apart from the ledger so that a yard move rewrites one narrow row, not the event (with
+-- its six indexes and the clearance state that watches it).
+CREATE TABLE movement_position (
+    movement_id bigint PRIMARY KEY REFERENCES movement ON DELETE CASCADE,
+    source_data jsonb NOT NULL,
+    moved_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE movement_position IS 'The latest mapping of a ledger event''s TOS row when only informational fields (VI_TRI) moved since the event was recorded or corrected: where the box is now.';
+
 -- The ledger columns of an event from its mapped (catalogue) data.
 CREATE FUNCTION _movement_columns(data jsonb, OUT container_no text, OUT bl_no text, OUT declarations text[],
                                   OUT quantity numeric, OUT quantity_unit text, OUT weight_kg numeric, OUT volume_m3 numeric,
@@ -156,6 +167,11 @@ BEGIN
            source_data = coalesce(_correct_movement.source_data, m.source_data),
            outbox_id = coalesce(new_outbox_id, m.outbox_id)
      WHERE m.outbox_id = _correct_movement.outbox_id AND m.undone_at IS NULL;
+    IF _correct_movement.source_data IS NOT NULL THEN   -- the corrected mapping says where the box is now
+        DELETE FROM vasscm.movement_position p
+         USING vasscm.movement m
+         WHERE p.movement_id = m.id AND m.outbox_id = coalesce(new_outbox_id, _correct_movement.outbox_id) AND m.undone_at IS NULL;
+    END IF;
 END
 $$;
 
@@ -169,3 +185,4 @@ $$;
 -- Backups: the ledger is kept by pg_dump like the rest of vasscm's data.
 SELECT pg_catalog.pg_extension_config_dump('vasscm.movement', '');
 SELECT pg_catalog.pg_extension_config_dump('vasscm.movement_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('vasscm.movement_position', '');

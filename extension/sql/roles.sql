@@ -48,7 +48,8 @@ ALTER FUNCTION vasscm._capture_failed(int, text, text, bigint, text, text) SECUR
 -- Reader: read everything that is not raw signed traffic; pure message functions.
 GRANT SELECT ON vasscm.message_types, vasscm.catalogue, vasscm.catalogue_message, vasscm.catalogue_field,
                 vasscm.binding, vasscm.followup_rule, vasscm.outbox, vasscm.outbox_history, vasscm.inbox,
-                vasscm.movement, vasscm.movement_kind, vasscm.captured_change, vasscm.capture_failure
+                vasscm.movement, vasscm.movement_position, vasscm.movement_kind, vasscm.captured_change,
+                vasscm.capture_failure
    TO vasscm_reader;
 -- Interpretation (sql/interpret.sql): pending changes are interpreted by whoever needs the
 -- ledger current (a gate decision), as the extension owner.
