@@ -73,10 +73,12 @@ END
 $install$;
 
 -- What a binding evaluates on one row, as a select list: its condition, its mapping (a jsonb
--- object of the catalogue fields) and its identity (NULL without key columns).
+-- object of the catalogue fields; only when the condition holds — a change that does not
+-- hold is an undone event or nothing, neither reads it) and its identity (NULL without key
+-- columns).
 CREATE FUNCTION _binding_select_list(b binding) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-SELECT format('SELECT (%s)::boolean AS ok, jsonb_build_object(%s) AS data, %s AS key',
+SELECT format('SELECT (%1$s)::boolean AS ok, CASE WHEN (%1$s)::boolean THEN jsonb_build_object(%2$s) END AS data, %3$s AS key',
               coalesce(b.condition, 'true'),
               (SELECT string_agg(format('%L, (%s)', e.key, e.value #>> '{}'), ', ' ORDER BY e.key) FROM jsonb_each(b.mapping) e),
               CASE WHEN b.key_columns IS NULL THEN 'NULL::jsonb'

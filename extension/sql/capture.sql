@@ -109,7 +109,11 @@ BEGIN
         OR (o.original_transaction_id = cur.transaction_id AND o.message_type = rule.amend_type AND o.status <> 'cancelled')
      ORDER BY o.id DESC LIMIT 1;
     IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
-        RETURN;   -- nothing customs holds has changed: a yard move, a re-delivered or reloaded row
+        -- nothing customs holds has changed: a yard move, a re-delivered or reloaded row; where
+        -- the box is now follows
+        PERFORM vasscm._record_positions(ARRAY(SELECT m.id FROM vasscm.movement m WHERE m.outbox_id = cur.id AND m.undone_at IS NULL),
+                                         ARRAY[data]);
+        RETURN;
     END IF;
     IF kind = 'gate_in' THEN
         -- A seal that a seal change (24) reported is not a correction: the box arrived with the old seal.

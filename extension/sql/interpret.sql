@@ -113,7 +113,7 @@ CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok 
 --   nothing  — a gate event's change that maps to the facts the ledger already holds for its
 --              TOS identity (a yard move, an upsert replayed, a row re-delivered or reloaded),
 --              with nothing else before it in the batch: where the box is now follows
---              (vasscm.movement_position), first, in one statement;
+--              (vasscm.movement_position), first;
 --   idle     — the binding's condition does not hold and there is nothing to undo (a TOS row
 --              not gated out yet, for the gate-out binding): nothing at all;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
@@ -127,8 +127,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     -- a batch's captured rows and its mapped changes are sorted in memory, never on disk
     SET enable_seqscan = off SET jit = off SET work_mem = '64MB' AS $$
 DECLARE
-    todo vasscm._interpretation[];
-    m    vasscm._interpretation;
+    todo       vasscm._interpretation[];
+    m          vasscm._interpretation;
+    moved_ids  bigint[];
+    moved_data jsonb[];
     -- new events waiting to be made together (before the next change decided one by one)
     new_change  bigint[] := '{}';
     new_binding int[] := '{}';
@@ -142,12 +144,13 @@ BEGIN
     -- the batch's captured rows, read once for every binding of their tables, in capture order
     WITH c AS MATERIALIZED (SELECT x.id, x.source, x.op, x.new_row, x.old_row FROM vasscm.captured_change x
                              WHERE x.id = ANY (ids) ORDER BY x.id),
-         bs AS (SELECT x.* FROM vasscm.binding x
+         bs AS MATERIALIZED (SELECT x.*, coalesce(x.informational, vasscm._informational_fields(x.message_type)) AS info
+                  FROM vasscm.binding x
                  WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
                    AND (only_message_type IS NULL OR x.message_type = only_message_type)),
          mapped AS (
             SELECT bs.id AS binding_id, bs.message_type AS form,
-                   coalesce(bs.informational, vasscm._informational_fields(bs.message_type)) AS info,
+                   bs.info,
                    coalesce(bs.condition, '') ~* '\mold\s*\.' AS reads_old, mp.*
               FROM bs
               CROSS JOIN LATERAL (SELECT array_agg(c.id) AS ids, array_agg(c.op) AS ops, array_agg(c.new_row) AS news,
@@ -190,19 +193,16 @@ BEGIN
                    judged.unknown AND judged.ok IS TRUE AND judged.op IN ('I', 'U')
                    AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
                    CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
-              FROM judged),
-         -- nothing happened, but an informational field (a position) moved: where the box is now follows
-         moved AS (
-            INSERT INTO vasscm.movement_position AS p (movement_id, source_data)
-            SELECT DISTINCT ON (d.movement_id) d.movement_id, d.data
-              FROM decided d
-             WHERE d.nothing AND d.data IS DISTINCT FROM d.position
-             ORDER BY d.movement_id, d.change_id DESC
-                ON CONFLICT (movement_id) DO UPDATE SET source_data = excluded.source_data, moved_at = now())
+              FROM judged)
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
-                     ORDER BY d.change_id, d.form_order, d.binding_id)
-      INTO todo
-      FROM decided d WHERE NOT d.nothing AND NOT d.idle;
+                     ORDER BY d.change_id, d.form_order, d.binding_id) FILTER (WHERE NOT d.nothing AND NOT d.idle),
+           -- nothing happened, but an informational field (a position) moved
+           array_agg(d.movement_id ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position),
+           array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position)
+      INTO todo, moved_ids, moved_data
+      FROM decided d;
+    -- where the boxes are now follows, first (the changes decided below come after these)
+    PERFORM vasscm._record_positions(moved_ids, moved_data);
     FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
         IF m.new THEN
             new_change := array_append(new_change, m.change_id);

@@ -68,6 +68,19 @@ CREATE TABLE movement_position (
 );
 COMMENT ON TABLE movement_position IS 'The latest mapping of a ledger event''s TOS row when only informational fields (VI_TRI) moved since the event was recorded or corrected: where the box is now.';
 
+-- Where boxes are now: the latest mapping of each ledger event's TOS row (movement_ids[i] ↔
+-- datas[i], later entries win) after a change that moved only informational fields.
+CREATE FUNCTION _record_positions(movement_ids bigint[], datas jsonb[]) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO vasscm.movement_position AS p (movement_id, source_data)
+    SELECT DISTINCT ON (u.id) u.id, u.data
+      FROM unnest(movement_ids, datas) WITH ORDINALITY AS u(id, data, n)
+     WHERE u.id IS NOT NULL
+     ORDER BY u.id, u.n DESC
+        ON CONFLICT (movement_id) DO UPDATE SET source_data = excluded.source_data, moved_at = now()
+     WHERE p.source_data IS DISTINCT FROM excluded.source_data
+$$;
+
 -- The ledger columns of an event from its mapped (catalogue) data.
 CREATE FUNCTION _movement_columns(data jsonb, OUT container_no text, OUT bl_no text, OUT declarations text[],
                                   OUT quantity numeric, OUT quantity_unit text, OUT weight_kg numeric, OUT volume_m3 numeric,
