@@ -40,10 +40,13 @@ $$;
 -- after the goods left (a gate-out of the same row) is archiving. Other messages: each
 -- captured change is one. The ledger (vasscm.movement) follows: a new event is a row, a
 -- correction changes it, an undone event is marked undone, archiving changes nothing.
+-- (Its lookups are planned once per session and can only go through indexes: a plan made
+-- per call costs more than the work, and a plan cached while the outbox grows within one large
+-- transaction must not turn into a scan of the whole outbox per row.)
 CREATE FUNCTION _capture(binding_id int, message_type text, mode text, source_table text, op text, data jsonb, source_key jsonb)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    SET plan_cache_mode = force_custom_plan AS $$
+    SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     rule        vasscm.followup_rule;
     kind        text;
@@ -104,10 +107,13 @@ BEGIN
         END IF;
         UPDATE vasscm.movement m SET undone_at = NULL, undone_reason = NULL WHERE m.outbox_id = cur.id;
     END IF;
-    SELECT o.source_data INTO last_source FROM vasscm.outbox o
-     WHERE o.id = cur.id
-        OR (o.original_transaction_id = cur.transaction_id AND o.message_type = rule.amend_type AND o.status <> 'cancelled')
-     ORDER BY o.id DESC LIMIT 1;
+    -- what customs was last told: the message, or its latest amendment (each by its own index)
+    SELECT x.source_data INTO last_source
+      FROM (SELECT o.id, o.source_data FROM vasscm.outbox o WHERE o.id = cur.id
+            UNION ALL
+            SELECT o.id, o.source_data FROM vasscm.outbox o
+             WHERE o.original_transaction_id = cur.transaction_id AND o.message_type = rule.amend_type AND o.status <> 'cancelled') x
+     ORDER BY x.id DESC LIMIT 1;
     IF jsonb_strip_nulls(last_source) - info = jsonb_strip_nulls(data) - info THEN
         -- nothing customs holds has changed: a yard move, a re-delivered or reloaded row; where
         -- the box is now follows
@@ -160,12 +166,12 @@ $$;
 -- The message standing for a TOS row's gate-in or gate-out: the latest of the binding for the
 -- row's key that was neither cancelled nor rejected, nor withdrawn by a cancellation (17) or a
 -- CANCEL_PASSED still in force.
--- (Two plain index lookups, planned for the values at hand (force_custom_plan): a generic plan
--- cached while the outbox grows within one large transaction can turn into a scan of the whole
+-- (Two plain index lookups, planned once per session and only through indexes: a plan cached
+-- while the outbox grows within one large transaction must not turn into a scan of the whole
 -- outbox per row.)
 CREATE FUNCTION _current_event(binding_id int, source_key jsonb, message_type text) RETURNS outbox
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-    SET plan_cache_mode = force_custom_plan AS $$
+    SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     cur vasscm.outbox;
 BEGIN
@@ -194,10 +200,15 @@ DECLARE
     gate_in     boolean := cancel_type IS NOT NULL;
 BEGIN
     IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
-        PERFORM vasscm._set_status(x.id, 'cancelled', reason || ': withdrawn before it was sent')
-           FROM vasscm.outbox x
-          WHERE (x.id = cur.id OR x.original_transaction_id = cur.transaction_id)
-            AND x.status IN ('invalid', 'pending_approval', 'queued');
+        -- the message and its follow-ups not sent yet (each found by its own index)
+        PERFORM FROM (SELECT ARRAY(SELECT cur.id
+                                   UNION
+                                   SELECT x.id FROM vasscm.outbox x
+                                    WHERE x.original_transaction_id = cur.transaction_id
+                                      AND x.status IN ('invalid', 'pending_approval', 'queued')) AS ids) u,
+                LATERAL vasscm._set_status(u.ids, array_fill('cancelled'::text, ARRAY[cardinality(u.ids)]),
+                                           array_fill(reason || ': withdrawn before it was sent', ARRAY[cardinality(u.ids)]),
+                                           array_fill(reason || ': withdrawn before it was sent', ARRAY[cardinality(u.ids)])) s;
         RETURN;
     END IF;
     PERFORM vasscm._enqueue(coalesce(cancel_type, 'CANCEL_PASSED'),
@@ -216,7 +227,7 @@ $$;
 -- CANCEL_PASSED that the DELETE queued, not sent, is cancelled; returns the message it withdrew.
 CREATE FUNCTION _take_back_withdrawal(binding_id int, source_key jsonb, message_type text) RETURNS outbox
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    SET plan_cache_mode = force_custom_plan AS $$
+    SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     w   vasscm.outbox;
     cur vasscm.outbox;
