@@ -181,19 +181,32 @@ BEGIN
                                   WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
                                     AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
                                   LIMIT 1) live ON true),
+         -- identities mapped more than once in the batch (rare): decided in capture order below
+         repeated AS MATERIALIZED (
+            SELECT x.binding_id, x.key FROM mapped x WHERE x.key IS NOT NULL
+             GROUP BY x.binding_id, x.key HAVING count(*) > 1),
+         judged_once AS MATERIALIZED (SELECT * FROM judged),
+         ordered AS (
+            -- an identity alone in the batch: nothing if it maps to what the ledger holds; new if
+            -- vasscm never had a message for it
+            SELECT j.*, j.same AS nothing, j.unknown AND j.ok IS TRUE AND j.op IN ('I', 'U') AS new
+              FROM judged_once j
+             WHERE NOT EXISTS (SELECT 1 FROM repeated r WHERE r.binding_id = j.binding_id AND r.key = j.key)
+            UNION ALL
+            -- several changes of one identity: nothing while each maps to what the ledger holds
+            SELECT j.*, bool_and(j.same) OVER (PARTITION BY j.binding_id, j.key ORDER BY j.change_id), false
+              FROM judged_once j
+             WHERE EXISTS (SELECT 1 FROM repeated r WHERE r.binding_id = j.binding_id AND r.key = j.key)),
          decided AS MATERIALIZED (
-            SELECT judged.*,
-                   bool_and(judged.same) OVER (PARTITION BY judged.binding_id, judged.key ORDER BY judged.change_id) AS nothing,
+            SELECT o.*,
                    -- the binding's condition does not hold and nothing of this identity can be undone
                    -- (an insert, a delete, a row that never held, an identity vasscm never had a
                    -- message for): nothing to decide
-                   judged.error IS NULL AND judged.ok IS NOT TRUE
-                   AND (judged.op <> 'U' OR judged.form NOT IN ('14', '15', '21', '22') OR judged.reads_old
-                        OR judged.key IS NULL OR judged.unknown) AS idle,
-                   judged.unknown AND judged.ok IS TRUE AND judged.op IN ('I', 'U')
-                   AND count(*) OVER (PARTITION BY judged.binding_id, judged.key) = 1 AS new,
-                   CASE WHEN judged.form IN ('21', '22') THEN 2 WHEN judged.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
-              FROM judged)
+                   o.error IS NULL AND o.ok IS NOT TRUE
+                   AND (o.op <> 'U' OR o.form NOT IN ('14', '15', '21', '22') OR o.reads_old
+                        OR o.key IS NULL OR o.unknown) AS idle,
+                   CASE WHEN o.form IN ('21', '22') THEN 2 WHEN o.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
+              FROM ordered o)
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
                      ORDER BY d.change_id, d.form_order, d.binding_id) FILTER (WHERE NOT d.nothing AND NOT d.idle),
            -- nothing happened, but an informational field (a position) moved

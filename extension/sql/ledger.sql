@@ -81,43 +81,60 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
      WHERE p.source_data IS DISTINCT FROM excluded.source_data
 $$;
 
--- The ledger columns of an event from its mapped (catalogue) data.
-CREATE FUNCTION _movement_columns(data jsonb, OUT container_no text, OUT bl_no text, OUT declarations text[],
-                                  OUT quantity numeric, OUT quantity_unit text, OUT weight_kg numeric, OUT volume_m3 numeric,
-                                  OUT vehicle text, OUT vehicle_no text, OUT seal text, OUT happened_at timestamptz)
+-- A time as the TOS gave it, or NULL when it does not read as one (the message's checks say why).
+-- ISO 8601 times that are always valid are read directly (inlined: no call); any other text is
+-- tried by vasscm._time_tried (a subtransaction).
+CREATE FUNCTION _time_or_null(t text) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN t ~ ('^[1-9][0-9]{3}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)'
+                          '[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$')
+                THEN t::pg_catalog.timestamptz
+                WHEN t IS NOT NULL THEN vasscm._time_tried(t) END
+$$;
+
+-- Any text PostgreSQL reads as a time, or NULL.
+CREATE FUNCTION _time_tried(t text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    container_no := data ->> 'SO_CONTAINER';
-    bl_no := vasscm._norm(data ->> 'SO_VAN_DON');
-    declarations := ARRAY(SELECT DISTINCT d FROM (
-                        SELECT upper(trim(x)) AS d FROM jsonb_array_elements_text(
-                            CASE jsonb_typeof(data -> 'LIST_TK') WHEN 'array' THEN data -> 'LIST_TK' ELSE '[]' END) x
-                        UNION ALL SELECT upper(trim(data ->> 'SO_TK'))) s WHERE coalesce(d, '') <> '');
-    vehicle := data ->> 'PHUONG_TIEN';
-    vehicle_no := data ->> 'SO_PHUONG_TIEN';
-    seal := coalesce(data ->> 'NIEM_PHONG_MOI', data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG');
-    quantity_unit := nullif(upper(trim(data ->> 'DVT_SO_LUONG')), '');
-    BEGIN
-        quantity := (data ->> 'SO_LUONG')::numeric;
-        weight_kg := vasscm._kg((data ->> 'TRONG_LUONG')::numeric, data ->> 'DVT_TRONG_LUONG');
-        volume_m3 := (data ->> 'THE_TICH_M3')::numeric;
-    EXCEPTION WHEN invalid_text_representation THEN
-        NULL;   -- the message is invalid anyway (its checks say why); the ledger keeps what it can read
-    END;
-    BEGIN
-        happened_at := (data ->> 'THOI_GIAN')::timestamptz;
-    EXCEPTION WHEN OTHERS THEN
-        happened_at := NULL;
-    END;
-    happened_at := coalesce(happened_at, now());
+    RETURN t::timestamptz;
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
 END
+$$;
+
+-- A number as the TOS gave it, or NULL when it does not read as one.
+CREATE FUNCTION _number_or_null(t text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN t ~ '^\s*[+-]?([0-9]{1,200}(\.[0-9]{0,200})?|\.[0-9]{1,200})([eE][+-]?[0-9]{1,3})?\s*$' THEN t::pg_catalog.numeric END
+$$;
+
+-- The ledger columns of an event from its mapped (catalogue) data (one row). Numbers and times
+-- that do not read as such stay NULL (the message is invalid anyway: its checks say why; an
+-- unreadable time is now). A single SELECT without settings of its own, so that PostgreSQL
+-- inlines it into the statement that reads it (no call per row).
+CREATE FUNCTION _movement_columns(data jsonb)
+RETURNS TABLE (container_no text, bl_no text, declarations text[], quantity numeric, quantity_unit text, weight_kg numeric,
+               volume_m3 numeric, vehicle text, vehicle_no text, seal text, happened_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT data ->> 'SO_CONTAINER', vasscm._norm(data ->> 'SO_VAN_DON'),
+           CASE WHEN data ? 'LIST_TK' OR data ? 'SO_TK' THEN ARRAY(SELECT DISTINCT d FROM (
+                    SELECT upper(trim(x)) AS d FROM jsonb_array_elements_text(
+                        CASE jsonb_typeof(data -> 'LIST_TK') WHEN 'array' THEN data -> 'LIST_TK' ELSE '[]' END) x
+                    UNION ALL SELECT upper(trim(data ->> 'SO_TK'))) s WHERE coalesce(d, '') <> '') ELSE '{}' END,
+           vasscm._number_or_null(data ->> 'SO_LUONG'), nullif(upper(trim(data ->> 'DVT_SO_LUONG')), ''),
+           vasscm._kg(vasscm._number_or_null(data ->> 'TRONG_LUONG'), data ->> 'DVT_TRONG_LUONG'),
+           vasscm._number_or_null(data ->> 'THE_TICH_M3'), data ->> 'PHUONG_TIEN', data ->> 'SO_PHUONG_TIEN',
+           coalesce(data ->> 'NIEM_PHONG_MOI', data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG'),
+           coalesce(vasscm._time_or_null(data ->> 'THOI_GIAN'), now())
 $$;
 
 -- New events, one per message just queued for them (in the order given; messages of forms that
 -- report no physical event are skipped): the ledger row from the message's data, its binding,
 -- TOS identity and mapped TOS data. Returns the new rows' ids.
 CREATE FUNCTION _insert_movements(outbox_ids bigint[]) RETURNS SETOF bigint
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$   -- PL/pgSQL: planned once per session
+BEGIN
+    RETURN QUERY
     INSERT INTO vasscm.movement (kind, message_type, container_no, bl_no, declarations, quantity, quantity_unit, weight_kg,
                                  volume_m3, vehicle, vehicle_no, seal, happened_at, facts, source_data, binding_id, source_table,
                                  source_key, outbox_id)
@@ -129,7 +146,8 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
       JOIN vasscm.movement_kind k ON k.message_type = o.message_type
      CROSS JOIN LATERAL vasscm._movement_columns(o.data) c
      ORDER BY u.n
-    RETURNING movement.id
+    RETURNING movement.id;
+END
 $$;
 
 -- Records a physical event reported by the message `outbox_id` (whose data, binding, TOS
@@ -169,8 +187,9 @@ CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bi
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics: one index, never a scan of a partial one
 DECLARE
-    c record := vasscm._movement_columns(data);
+    c record;
 BEGIN
+    SELECT * INTO c FROM vasscm._movement_columns(data);
     UPDATE vasscm.movement m
        SET container_no = c.container_no, bl_no = c.bl_no, declarations = c.declarations, quantity = c.quantity,
            quantity_unit = c.quantity_unit, weight_kg = c.weight_kg, volume_m3 = c.volume_m3, vehicle = c.vehicle,
@@ -189,10 +208,14 @@ END
 $$;
 
 -- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
+-- (PL/pgSQL: its plan is kept for the session; a SQL function called once per change would be
+-- planned at every call.)
 CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
+BEGIN
     UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
-     WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL
+     WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL;
+END
 $$;
 
 -- Backups: the ledger is kept by pg_dump like the rest of vasscm's data.
