@@ -134,7 +134,9 @@ BEGIN
     -- how a captured row (jsonb) becomes the row the expressions read
     dec := CASE WHEN cols IS NULL THEN format('jsonb_populate_record(NULL::%s, %%s) AS %%s', b.source)
                 ELSE format('jsonb_to_record(coalesce(%%s, ''{}'')) AS %%s(%s)', replace(cols, '%', '%%')) END;
-    EXECUTE format('DROP FUNCTION IF EXISTS %s', sig);
+    IF to_regprocedure(sig) IS NOT NULL THEN
+        EXECUTE format('DROP FUNCTION %s', sig);
+    END IF;
     -- NEW and OLD are outer aliases; bare names resolve to _row (the new row, or the old one
     -- of a DELETE), the nearer scope.
     EXECUTE format($m$

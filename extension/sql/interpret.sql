@@ -185,18 +185,18 @@ BEGIN
          repeated AS MATERIALIZED (
             SELECT x.binding_id, x.key FROM mapped x WHERE x.key IS NOT NULL
              GROUP BY x.binding_id, x.key HAVING count(*) > 1),
-         judged_once AS MATERIALIZED (SELECT * FROM judged),
+         judged_once AS MATERIALIZED (
+            SELECT j.*, j.key IS NULL OR (j.binding_id, j.key) NOT IN (SELECT r.binding_id, r.key FROM repeated r) AS alone
+              FROM judged j),
          ordered AS (
             -- an identity alone in the batch: nothing if it maps to what the ledger holds; new if
             -- vasscm never had a message for it
             SELECT j.*, j.same AS nothing, j.unknown AND j.ok IS TRUE AND j.op IN ('I', 'U') AS new
-              FROM judged_once j
-             WHERE NOT EXISTS (SELECT 1 FROM repeated r WHERE r.binding_id = j.binding_id AND r.key = j.key)
+              FROM judged_once j WHERE j.alone
             UNION ALL
             -- several changes of one identity: nothing while each maps to what the ledger holds
             SELECT j.*, bool_and(j.same) OVER (PARTITION BY j.binding_id, j.key ORDER BY j.change_id), false
-              FROM judged_once j
-             WHERE EXISTS (SELECT 1 FROM repeated r WHERE r.binding_id = j.binding_id AND r.key = j.key)),
+              FROM judged_once j WHERE NOT j.alone),
          decided AS MATERIALIZED (
             SELECT o.*,
                    -- the binding's condition does not hold and nothing of this identity can be undone

@@ -60,9 +60,10 @@ CREATE INDEX movement_by_outbox ON movement (outbox_id, undone_at);
 -- Where a box is now: the binding's latest mapping of an event's TOS row when only
 -- informational fields (a yard position) moved since the ledger row was written or corrected.
 -- Kept apart from the ledger so that a yard move rewrites one narrow row, not the event (with
--- its six indexes and the clearance state that watches it).
+-- its six indexes and the clearance state that watches it); no foreign key, so that it does
+-- not lock the event's row either (ledger rows are never deleted).
 CREATE TABLE movement_position (
-    movement_id bigint PRIMARY KEY REFERENCES movement ON DELETE CASCADE,
+    movement_id bigint PRIMARY KEY,
     source_data jsonb NOT NULL,
     moved_at    timestamptz NOT NULL DEFAULT now()
 );
@@ -81,6 +82,16 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
      WHERE p.source_data IS DISTINCT FROM excluded.source_data
 $$;
 
+-- Any text PostgreSQL reads as a time, or NULL.
+CREATE FUNCTION _time_tried(t text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN t::timestamptz;
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END
+$$;
+
 -- A time as the TOS gave it, or NULL when it does not read as one (the message's checks say why).
 -- ISO 8601 times that are always valid are read directly (inlined: no call); any other text is
 -- tried by vasscm._time_tried (a subtransaction).
@@ -90,16 +101,6 @@ LANGUAGE sql STABLE AS $$
                           '[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$')
                 THEN t::pg_catalog.timestamptz
                 WHEN t IS NOT NULL THEN vasscm._time_tried(t) END
-$$;
-
--- Any text PostgreSQL reads as a time, or NULL.
-CREATE FUNCTION _time_tried(t text) RETURNS timestamptz
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN t::timestamptz;
-EXCEPTION WHEN OTHERS THEN
-    RETURN NULL;
-END
 $$;
 
 -- A number as the TOS gave it, or NULL when it does not read as one.
