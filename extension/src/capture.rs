@@ -381,4 +381,63 @@ mod tests {
                    "the gate-in is not interpreted twice");
         assert_eq!(count("SELECT count(*) FROM vasscm.movement WHERE kind = 'seal_change' AND seal = 'S2'"), 1);
     }
+
+    #[pg_test]
+    fn bindings_decode_what_they_read_and_positions_follow_yard_moves() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run("ALTER TABLE tos_moves ADD COLUMN pos text").unwrap();
+        let b = Spi::get_one::<i32>("SELECT id FROM vasscm.binding").unwrap().unwrap();
+        Spi::run(&format!("SELECT vasscm.unbind({b})")).unwrap();
+        let with_position = GATE_IN.replace(r#""THOI_GIAN": "in_time"}"#, r#""THOI_GIAN": "in_time", "VI_TRI": "pos"}"#);
+        let b = Spi::get_one::<i32>(&format!("SELECT vasscm.bind('tos_moves', '14', '{with_position}', '{{INSERT,UPDATE,DELETE}}')"))
+            .unwrap()
+            .unwrap();
+        // Only the columns the expressions and the identity read are decoded (truck, decls are not).
+        let cols = crate::test_support::text(&format!("SELECT vasscm._binding_columns({b})"));
+        assert_eq!(cols, "id integer, ctr text, fe text, seal text, bl text, flow text, in_time timestamp with time zone, pos text");
+        // A binding reading the row as a whole decodes it whole, and still maps.
+        let whole = Spi::get_one::<i32>(
+            r#"SELECT vasscm.bind('tos_moves', '24', '{"MA_HQ": "''03CC''", "MA_DIA_DIEM": "''03CCC01''", "LOAI_HANG": "flow",
+                "SO_CONTAINER": "ctr", "LOAI_NIEM_PHONG": "''HANG_TAU''", "NIEM_PHONG_MOI": "seal",
+                "LY_DO": "to_jsonb(_row) ->> ''truck''", "THOI_GIAN": "in_time"}', '{INSERT}', 'truck IS NOT NULL')"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(Spi::get_one::<String>(&format!("SELECT vasscm._binding_columns({whole})")).unwrap(), None);
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl, pos, truck) VALUES (1, 'MSKU1234565', 'S1', 'BL1', 'A01', 'TRUCK 7')").unwrap();
+        assert_eq!(crate::test_support::text("SELECT data ->> 'LY_DO' FROM vasscm.outbox WHERE message_type = '24'"), "TRUCK 7");
+        // Yard moves: nothing sent, the ledger's event untouched, where the box is now follows.
+        Spi::run("UPDATE tos_moves SET pos = 'B07' WHERE id = 1").unwrap();
+        Spi::run("UPDATE tos_moves SET pos = 'C03' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '14'"), 1);
+        assert_eq!(crate::test_support::text("SELECT source_data ->> 'VI_TRI' FROM vasscm.movement WHERE kind = 'gate_in'"), "A01");
+        assert_eq!(crate::test_support::text("SELECT position FROM vasscm._yard_containers WHERE container_no = 'MSKU1234565'"), "C03");
+        // A correction: the event's mapping is the corrected one, position included.
+        Spi::run("UPDATE tos_moves SET bl = 'BL2', pos = 'D01' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.movement_position"), 0);
+        assert_eq!(crate::test_support::text("SELECT position FROM vasscm._yard_containers WHERE container_no = 'MSKU1234565'"), "D01");
+        assert_eq!(crate::test_support::text("SELECT bl_no FROM vasscm.movement WHERE kind = 'gate_in'"), "BL2");
+    }
+
+    #[pg_test]
+    fn the_ledger_reads_times_and_numbers_it_can_and_keeps_the_rest_null() {
+        let one = |data: &str, col: &str| {
+            Spi::get_one::<String>(&format!("SELECT {col}::text FROM vasscm._movement_columns('{data}')")).unwrap()
+        };
+        Spi::run("SET TimeZone = 'UTC'").unwrap();
+        assert_eq!(one(r#"{"THOI_GIAN": "2026-11-25T08:00:00+07:00"}"#, "happened_at").as_deref(), Some("2026-11-25 01:00:00+00"));
+        assert_eq!(one(r#"{"THOI_GIAN": "2028-02-29 08:00:00+07"}"#, "happened_at").as_deref(), Some("2028-02-29 01:00:00+00"));
+        assert_eq!(one(r#"{"THOI_GIAN": "25 Nov 2026 08:00 +07"}"#, "happened_at").as_deref(), Some("2026-11-25 01:00:00+00"));
+        let now = Spi::get_one::<String>("SELECT now()::text").unwrap();
+        assert_eq!(one(r#"{"THOI_GIAN": "2026-02-30T08:00:00+07:00"}"#, "happened_at"), now, "an impossible day is now");
+        assert_eq!(one(r#"{"THOI_GIAN": "yesterday-ish"}"#, "happened_at"), now);
+        assert_eq!(one(r#"{}"#, "happened_at"), now);
+        assert_eq!(one(r#"{"SO_LUONG": " 12.50 "}"#, "quantity").as_deref(), Some("12.50"));
+        assert_eq!(one(r#"{"TRONG_LUONG": "1.5e1", "DVT_TRONG_LUONG": "TNE"}"#, "weight_kg").as_deref(), Some("15000"));
+        assert_eq!(one(r#"{"THE_TICH_M3": "12,5"}"#, "volume_m3"), None);
+        let sorted = "(SELECT array_agg(x ORDER BY x) FROM unnest(declarations) x)";
+        assert_eq!(one(r#"{"LIST_TK": [" 30a ", "30A", "31"], "SO_TK": null}"#, sorted).as_deref(), Some("{30A,31}"));
+        assert_eq!(one(r#"{"SO_CONTAINER": "MSKU1234565"}"#, "declarations").as_deref(), Some("{}"));
+    }
+
 }
