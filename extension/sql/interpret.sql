@@ -131,6 +131,8 @@ DECLARE
     m          vasscm._interpretation;
     moved_ids  bigint[];
     moved_data jsonb[];
+    decide     text;
+    direct     text;
     -- new events waiting to be made together (before the next change decided one by one)
     new_change  bigint[] := '{}';
     new_binding int[] := '{}';
@@ -141,13 +143,14 @@ BEGIN
     IF ids IS NULL OR cardinality(ids) = 0 THEN
         RETURN 0;
     END IF;
-    -- the batch's captured rows, read once for every binding of their tables, in capture order
+    -- The statement deciding the batch; %s is how each binding maps its changes.
+    decide := $decide$
     WITH c AS MATERIALIZED (SELECT x.id, x.source, x.op, x.new_row, x.old_row FROM vasscm.captured_change x
-                             WHERE x.id = ANY (ids) ORDER BY x.id),
+                             WHERE x.id = ANY ($1) ORDER BY x.id),
          bs AS MATERIALIZED (SELECT x.*, coalesce(x.informational, vasscm._informational_fields(x.message_type)) AS info
                   FROM vasscm.binding x
                  WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
-                   AND (only_message_type IS NULL OR x.message_type = only_message_type)),
+                   AND ($2 IS NULL OR x.message_type = $2)),
          mapped AS (
             SELECT bs.id AS binding_id, bs.message_type AS form,
                    bs.info,
@@ -158,7 +161,7 @@ BEGIN
                                     FROM c
                                    WHERE c.source = bs.source::oid
                                      AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events)) AS ch
-              CROSS JOIN LATERAL vasscm._map_changes(bs.id, ch.ids, ch.ops, ch.news, ch.olds) AS mp),
+              CROSS JOIN LATERAL (%s) AS mp),
          judged AS (
             SELECT mapped.*,
                    coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
@@ -212,8 +215,22 @@ BEGIN
            -- nothing happened, but an informational field (a position) moved
            array_agg(d.movement_id ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position),
            array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position)
-      INTO todo, moved_ids, moved_data
-      FROM decided d;
+      FROM decided d
+$decide$;
+    -- Each binding's mapping called directly (its rows go straight into the statement) ...
+    SELECT string_agg(format('SELECT m.*, NULL::text AS error, NULL::text AS sql_state FROM vasscm._binding_map_%1$s(ch.ids, ch.ops, ch.news, ch.olds) m WHERE bs.id = %1$s', b.id),
+                      ' UNION ALL ')
+      INTO direct
+      FROM vasscm.binding b WHERE b.active AND (only_message_type IS NULL OR b.message_type = only_message_type);
+    BEGIN
+        EXECUTE format(decide, coalesce(direct, 'SELECT NULL::bigint AS change_id, NULL::"char" AS op, NULL::boolean AS ok, NULL::jsonb AS data, NULL::jsonb AS key, NULL::text AS error, NULL::text AS sql_state WHERE false'))
+           INTO todo, moved_ids, moved_data USING ids, only_message_type;
+    EXCEPTION WHEN OTHERS THEN
+        -- ... unless an expression raised on one of the rows: then binding by binding, the
+        -- failing rows found one by one and kept with their error (vasscm._map_changes)
+        EXECUTE format(decide, 'SELECT * FROM vasscm._map_changes(bs.id, ch.ids, ch.ops, ch.news, ch.olds)')
+           INTO todo, moved_ids, moved_data USING ids, only_message_type;
+    END;
     -- where the boxes are now follows, first (the changes decided below come after these)
     PERFORM vasscm._record_positions(moved_ids, moved_data);
     FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
