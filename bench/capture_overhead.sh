@@ -8,7 +8,7 @@
 #   2. interpretation: rows/s of vasscm.interpret() over a backlog, the wide table bound to
 #      gate-ins (14) and gate-outs (21) as the shipped example is: gate-ins that each build and
 #      queue a form 14, yard moves that send nothing, corrections rebuilt in place, withdrawals,
-#      gate-outs that each build and queue a form 21.
+#      gate-outs that each build and queue a form 21, the TOS archiving those finished moves.
 #   3. TOS commit → acceptance by customs at 50 msg/s: bench/worker_throughput.sh's latency
 #      part (worker, SoftHSM2, simulator), unless SKIP_LATENCY=1.
 # SKIP_CAPTURE=1 leaves out part 1 (to measure interpretation alone).
@@ -134,6 +134,8 @@ interpret_rate "mistaken gate-ins deleted, not sent yet (withdrawn)"
 q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET gate_out_at = now(), out_by = 'TRUCK', out_vehicle = '15C-' || lpad((move_id % 1000)::text, 3, '0') || '.00',
                                             declarations = ARRAY['30' || lpad(move_id::text, 10, '0')]"
 interpret_rate "gate-outs of the others (each builds and queues a form 21)"
+q -c "SET vasscm.interpret = 'async'" -c "DELETE FROM wide"
+interpret_rate "the TOS archives those finished moves (nothing to send)"
 
 if [ "${SKIP_LATENCY:-0}" != 1 ]; then
     echo "== 3. TOS commit → accepted by customs at 50 messages/s (bench/worker_throughput.sh, latency part)"

@@ -115,7 +115,8 @@ CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok 
 --              with nothing else before it in the batch: where the box is now follows
 --              (vasscm.movement_position), first;
 --   idle     — the binding's condition does not hold and there is nothing to undo (a TOS row
---              not gated out yet, for the gate-out binding): nothing at all;
+--              not gated out yet, for the gate-out binding), or the TOS archived a gate-in's
+--              row after the goods left: nothing at all;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
 --              its messages and ledger rows are made together (vasscm._capture_new_events), in
 --              capture order with the rest.
@@ -152,7 +153,7 @@ BEGIN
                  WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
                    AND ($2 IS NULL OR x.message_type = $2)),
          mapped AS (
-            SELECT bs.id AS binding_id, bs.message_type AS form,
+            SELECT bs.id AS binding_id, bs.message_type AS form, bs.source AS source_table,
                    bs.info,
                    coalesce(bs.condition, '') ~* '\mold\s*\.' AS reads_old, mp.*
               FROM bs
@@ -176,6 +177,14 @@ BEGIN
                             AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
                                              WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
                             false) AS unknown,
+                   -- a gate-in's TOS row deleted after the goods left (a gate-out of the same row
+                   -- that was not cancelled, whatever became of it): the TOS archiving, nothing
+                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op = 'D' AND mapped.key IS NOT NULL
+                            AND mapped.form IN (SELECT f.message_type FROM vasscm.followup_rule f)
+                            AND EXISTS (SELECT 1 FROM vasscm.binding b2 JOIN vasscm.outbox g ON g.binding_id = b2.id
+                                         WHERE b2.source = mapped.source_table AND g.source_key = mapped.key
+                                           AND g.message_type IN ('21', '22') AND g.status <> 'cancelled'),
+                            false) AS archived,
                    live.source_data, live.position, live.id AS movement_id
               FROM mapped
               LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position
@@ -205,9 +214,11 @@ BEGIN
                    -- the binding's condition does not hold and nothing of this identity can be undone
                    -- (an insert, a delete, a row that never held, an identity vasscm never had a
                    -- message for): nothing to decide
-                   o.error IS NULL AND o.ok IS NOT TRUE
-                   AND (o.op <> 'U' OR o.form NOT IN ('14', '15', '21', '22') OR o.reads_old
-                        OR o.key IS NULL OR o.unknown) AS idle,
+                   (o.error IS NULL AND o.ok IS NOT TRUE
+                    AND (o.op <> 'U' OR o.form NOT IN ('14', '15', '21', '22') OR o.reads_old
+                         OR o.key IS NULL OR o.unknown))
+                   -- or the TOS archived a row whose goods left (alone in the batch)
+                   OR (o.archived AND o.alone) AS idle,
                    CASE WHEN o.form IN ('21', '22') THEN 2 WHEN o.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
               FROM ordered o)
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
