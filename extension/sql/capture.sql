@@ -200,15 +200,7 @@ DECLARE
     gate_in     boolean := cancel_type IS NOT NULL;
 BEGIN
     IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
-        -- the message and its follow-ups not sent yet (each found by its own index)
-        PERFORM FROM (SELECT ARRAY(SELECT cur.id
-                                   UNION
-                                   SELECT x.id FROM vasscm.outbox x
-                                    WHERE x.original_transaction_id = cur.transaction_id
-                                      AND x.status IN ('invalid', 'pending_approval', 'queued')) AS ids) u,
-                LATERAL vasscm._set_status(u.ids, array_fill('cancelled'::text, ARRAY[cardinality(u.ids)]),
-                                           array_fill(reason || ': withdrawn before it was sent', ARRAY[cardinality(u.ids)]),
-                                           array_fill(reason || ': withdrawn before it was sent', ARRAY[cardinality(u.ids)])) s;
+        PERFORM vasscm._cancel_unsent(ARRAY[cur.id], ARRAY[reason]);
         RETURN;
     END IF;
     PERFORM vasscm._enqueue(coalesce(cancel_type, 'CANCEL_PASSED'),
@@ -220,6 +212,30 @@ BEGIN
             'SO_TK', coalesce(cur.data -> 'SO_TK', cur.data -> 'LIST_TK' -> 0),
             'LY_DO', why)),
         mode, cur.binding_id, cur.source_table, cur.source_key, NULL, cur.transaction_id, cur.order_key, reason);
+END
+$$;
+
+-- Events customs never heard of, withdrawn: for each i, message ids[i] (not sent yet) and its
+-- follow-ups not sent yet are cancelled, because of reasons[i] (each found by its own index).
+CREATE FUNCTION _cancel_unsent(ids bigint[], reasons text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    all_ids bigint[];
+    why     text[];
+BEGIN
+    SELECT array_agg(x.id ORDER BY x.id), array_agg(x.why ORDER BY x.id) INTO all_ids, why
+      FROM (SELECT u.id, u.reason || ': withdrawn before it was sent' AS why
+              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
+             WHERE o.status IN ('invalid', 'pending_approval', 'queued')
+            UNION
+            SELECT f.id, u.reason || ': withdrawn before it was sent'
+              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
+              JOIN vasscm.outbox f ON f.original_transaction_id = o.transaction_id
+             WHERE f.status IN ('invalid', 'pending_approval', 'queued')) x;
+    IF all_ids IS NOT NULL THEN
+        PERFORM FROM vasscm._set_status(all_ids, array_fill('cancelled'::text, ARRAY[cardinality(all_ids)]), why, why);
+    END IF;
 END
 $$;
 

@@ -117,6 +117,12 @@ CREATE TYPE _interpretation AS (change_id bigint, binding_id int, op "char", ok 
 --   idle     — the binding's condition does not hold and there is nothing to undo (a TOS row
 --              not gated out yet, for the gate-out binding), or the TOS archived a gate-in's
 --              row after the goods left: nothing at all;
+--   withdrawn — a gate event undone in the TOS before customs heard of it (a mistaken gate-in
+--              deleted, a gate-out cleared before its 21 went), the TOS row's only change in
+--              the batch: its messages cancelled, its ledger event undone;
+--   corrected — a gate event's facts corrected in the TOS before customs heard of it, the TOS
+--              row's only change in the batch: its message rebuilt in place, its ledger event
+--              corrected;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
 --              its messages and ledger rows are made together (vasscm._capture_new_events), in
 --              capture order with the rest.
@@ -132,6 +138,11 @@ DECLARE
     m          vasscm._interpretation;
     moved_ids  bigint[];
     moved_data jsonb[];
+    undone_ids bigint[];
+    undone_why text[];
+    fixed_ids  bigint[];
+    fixed_data jsonb[];
+    fixed_why  text[];
     decide     text;
     direct     text;
     -- new events waiting to be made together (before the next change decided one by one)
@@ -163,7 +174,7 @@ BEGIN
                                    WHERE c.source = bs.source::oid
                                      AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events)) AS ch
               CROSS JOIN LATERAL (%s) AS mp),
-         judged AS (
+         looked AS MATERIALIZED (   -- (its judgements computed once, then read)
             SELECT mapped.*,
                    coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
                             AND mapped.form IN ('14', '15', '21', '22')
@@ -185,20 +196,46 @@ BEGIN
                                          WHERE b2.source = mapped.source_table AND g.source_key = mapped.key
                                            AND g.message_type IN ('21', '22') AND g.status <> 'cancelled'),
                             false) AS archived,
-                   live.source_data, live.position, live.id AS movement_id
+                   live.source_data, live.position, live.id AS movement_id, live.outbox_id AS live_outbox_id
               FROM mapped
-              LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position
+              LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position, mv.outbox_id
                                    FROM vasscm.movement mv
                                    LEFT JOIN vasscm.movement_position p ON p.movement_id = mv.id
                                   WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
                                     AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
                                   LIMIT 1) live ON true),
-         -- identities mapped more than once in the batch (rare): decided in capture order below
+         judged AS (
+            -- a change that may undo or correct a live event: the message standing for it (as
+            -- vasscm._current_event finds it): the latest not cancelled, rejected nor
+            -- withdrawn; plain: nothing follows it (no amendment, no cancellation)
+            SELECT l.*, cur.id AS cur_id, cur.status AS cur_status, cur.source_data AS cur_source, cur.plain AS cur_plain
+              FROM looked l
+              LEFT JOIN LATERAL (SELECT o.id, o.status, o.source_data,
+                                        NOT EXISTS (SELECT 1 FROM vasscm.outbox a
+                                                     WHERE a.original_transaction_id = o.transaction_id AND a.status <> 'cancelled') AS plain
+                                   FROM vasscm.outbox o
+                                  WHERE o.binding_id = l.binding_id AND o.source_key = l.key
+                                    AND o.message_type = l.form AND o.status NOT IN ('cancelled', 'rejected')
+                                    AND NOT EXISTS (SELECT 1 FROM vasscm.outbox w
+                                                     WHERE w.original_transaction_id = o.transaction_id
+                                                       AND (w.message_type = 'CANCEL_PASSED'
+                                                            OR w.message_type IN (SELECT f.cancel_type FROM vasscm.followup_rule f))
+                                                       AND w.status NOT IN ('cancelled', 'rejected'))
+                                  ORDER BY o.id + 0 DESC LIMIT 1) cur ON true
+             WHERE l.movement_id IS NOT NULL AND l.error IS NULL AND NOT l.same AND NOT l.archived
+            UNION ALL
+            -- any other change (a yard move, a new event, archiving): none
+            SELECT l.*, NULL, NULL, NULL, NULL
+              FROM looked l
+             WHERE NOT (l.movement_id IS NOT NULL AND l.error IS NULL AND NOT l.same AND NOT l.archived)),
+         -- TOS rows (table, identity) changed more than once in the batch, whatever their
+         -- bindings (rare): their changes are decided in capture order below
          repeated AS MATERIALIZED (
-            SELECT x.binding_id, x.key FROM mapped x WHERE x.key IS NOT NULL
-             GROUP BY x.binding_id, x.key HAVING count(*) > 1),
+            SELECT x.source_table, x.key FROM mapped x WHERE x.key IS NOT NULL
+             GROUP BY x.source_table, x.key HAVING min(x.change_id) <> max(x.change_id)),
          judged_once AS MATERIALIZED (
-            SELECT j.*, j.key IS NULL OR (j.binding_id, j.key) NOT IN (SELECT r.binding_id, r.key FROM repeated r) AS alone
+            -- alone: the TOS row's only change in the batch
+            SELECT j.*, j.key IS NULL OR (j.source_table, j.key) NOT IN (SELECT r.source_table, r.key FROM repeated r) AS alone
               FROM judged j),
          ordered AS (
             -- an identity alone in the batch: nothing if it maps to what the ledger holds; new if
@@ -217,12 +254,38 @@ BEGIN
                    (o.error IS NULL AND o.ok IS NOT TRUE
                     AND (o.op <> 'U' OR o.form NOT IN ('14', '15', '21', '22') OR o.reads_old
                          OR o.key IS NULL OR o.unknown))
-                   -- or the TOS archived a row whose goods left (alone in the batch)
+                   -- or the TOS archived a row whose goods left (the row's only change in the batch)
                    OR (o.archived AND o.alone) AS idle,
+                   -- a gate event undone in the TOS (the row deleted before the goods left, its
+                   -- condition no longer true) before customs heard of it: its message and
+                   -- follow-ups are cancelled and the ledger's event undone, set-based (the row's
+                   -- only change in the batch, the ledger's event standing for that message)
+                   coalesce(o.alone AND o.error IS NULL AND o.form IN ('14', '15', '21', '22')
+                            AND ((o.op = 'D' AND o.ok IS TRUE AND NOT o.archived) OR (o.op = 'U' AND o.ok IS NOT TRUE AND NOT o.reads_old))
+                            AND o.cur_status IN ('invalid', 'pending_approval', 'queued') AND o.live_outbox_id = o.cur_id,
+                            false) AS withdrawn,
+                   -- a gate event's facts corrected in the TOS before customs heard of it (and
+                   -- nothing follows its message; for a gate-in, not its seal, which a seal
+                   -- change may explain): its message rebuilt in place and the ledger's event
+                   -- corrected, set-based (the TOS row's only change in the batch)
+                   coalesce(o.alone AND o.error IS NULL AND o.form IN ('14', '15', '21', '22') AND o.ok IS TRUE
+                            AND o.op IN ('I', 'U')
+                            AND o.cur_status IN ('invalid', 'pending_approval', 'queued') AND o.live_outbox_id = o.cur_id AND o.cur_plain
+                            AND jsonb_strip_nulls(o.cur_source) - o.info IS DISTINCT FROM jsonb_strip_nulls(o.data) - o.info
+                            AND (o.form IN ('21', '22')
+                                 OR (o.data ->> 'SO_NIEM_PHONG' IS NOT DISTINCT FROM o.cur_source ->> 'SO_NIEM_PHONG'
+                                     AND o.data ->> 'SO_NIEM_PHONG_HQ' IS NOT DISTINCT FROM o.cur_source ->> 'SO_NIEM_PHONG_HQ')),
+                            false) AS corrected,
                    CASE WHEN o.form IN ('21', '22') THEN 2 WHEN o.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
               FROM ordered o)
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
-                     ORDER BY d.change_id, d.form_order, d.binding_id) FILTER (WHERE NOT d.nothing AND NOT d.idle),
+                     ORDER BY d.change_id, d.form_order, d.binding_id)
+                     FILTER (WHERE NOT d.nothing AND NOT d.idle AND NOT d.withdrawn AND NOT d.corrected),
+           array_agg(d.cur_id ORDER BY d.change_id) FILTER (WHERE d.corrected),
+           array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.corrected),
+           array_agg(format('corrected in %%s before it was sent', d.source_table) ORDER BY d.change_id) FILTER (WHERE d.corrected),
+           array_agg(d.cur_id ORDER BY d.change_id) FILTER (WHERE d.withdrawn),
+           array_agg(format('undone in %%s', d.source_table) ORDER BY d.change_id) FILTER (WHERE d.withdrawn),
            -- nothing happened, but an informational field (a position) moved
            array_agg(d.movement_id ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position),
            array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position)
@@ -235,15 +298,26 @@ $decide$;
       FROM vasscm.binding b WHERE b.active AND (only_message_type IS NULL OR b.message_type = only_message_type);
     BEGIN
         EXECUTE format(decide, coalesce(direct, 'SELECT NULL::bigint AS change_id, NULL::"char" AS op, NULL::boolean AS ok, NULL::jsonb AS data, NULL::jsonb AS key, NULL::text AS error, NULL::text AS sql_state WHERE false'))
-           INTO todo, moved_ids, moved_data USING ids, only_message_type;
+           INTO todo, fixed_ids, fixed_data, fixed_why, undone_ids, undone_why, moved_ids, moved_data USING ids, only_message_type;
     EXCEPTION WHEN OTHERS THEN
         -- ... unless an expression raised on one of the rows: then binding by binding, the
         -- failing rows found one by one and kept with their error (vasscm._map_changes)
         EXECUTE format(decide, 'SELECT * FROM vasscm._map_changes(bs.id, ch.ids, ch.ops, ch.news, ch.olds)')
-           INTO todo, moved_ids, moved_data USING ids, only_message_type;
+           INTO todo, fixed_ids, fixed_data, fixed_why, undone_ids, undone_why, moved_ids, moved_data USING ids, only_message_type;
     END;
-    -- where the boxes are now follows, first (the changes decided below come after these)
+    -- where the boxes are now follows, and events undone before customs heard of them are
+    -- withdrawn, first (the changes decided below concern other TOS rows, or come after these)
     PERFORM vasscm._record_positions(moved_ids, moved_data);
+    IF undone_ids IS NOT NULL THEN
+        PERFORM vasscm._cancel_unsent(undone_ids, undone_why);
+        PERFORM vasscm._undo_movements(undone_ids, undone_why);
+    END IF;
+    IF fixed_ids IS NOT NULL THEN   -- corrected before customs heard of them: rebuilt in place
+        PERFORM vasscm._reprepare_many(fixed_ids, fixed_data, fixed_why);
+        PERFORM vasscm._correct_movements(fixed_ids, ARRAY(SELECT o.data FROM unnest(fixed_ids) WITH ORDINALITY AS u(id, n)
+                                                             JOIN vasscm.outbox o ON o.id = u.id ORDER BY u.n),
+                                          array_fill(NULL::bigint, ARRAY[cardinality(fixed_ids)]), fixed_data);
+    END IF;
     FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
         IF m.new THEN
             new_change := array_append(new_change, m.change_id);

@@ -181,41 +181,60 @@ BEGIN
 END
 $$;
 
--- The TOS corrected an event's facts: the ledger follows (and points at the message standing
--- for it now, if a new one replaced it).
-CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL,
-                                  source_data jsonb DEFAULT NULL) RETURNS void
+-- The TOS corrected events' facts: the ledger follows. For each i, the event of message
+-- outbox_ids[i] now has the facts datas[i], the message new_outbox_ids[i] standing for it (a
+-- new one replaced it; NULL: the same) and, when source_datas[i] is given, that mapping of its
+-- TOS row (which also says where the box is now).
+CREATE FUNCTION _correct_movements(outbox_ids bigint[], datas jsonb[], new_outbox_ids bigint[], source_datas jsonb[])
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics: one index, never a scan of a partial one
-DECLARE
-    c record;
 BEGIN
-    SELECT * INTO c FROM vasscm._movement_columns(data);
-    UPDATE vasscm.movement m
-       SET container_no = c.container_no, bl_no = c.bl_no, declarations = c.declarations, quantity = c.quantity,
-           quantity_unit = c.quantity_unit, weight_kg = c.weight_kg, volume_m3 = c.volume_m3, vehicle = c.vehicle,
-           vehicle_no = c.vehicle_no,
-           seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG') END,
-           happened_at = c.happened_at, facts = data, corrected_at = now(),
-           source_data = coalesce(_correct_movement.source_data, m.source_data),
-           outbox_id = coalesce(new_outbox_id, m.outbox_id)
-     WHERE m.outbox_id = _correct_movement.outbox_id AND m.undone_at IS NULL;
-    IF _correct_movement.source_data IS NOT NULL THEN   -- the corrected mapping says where the box is now
-        DELETE FROM vasscm.movement_position p
-         USING vasscm.movement m
-         WHERE p.movement_id = m.id AND m.outbox_id = coalesce(new_outbox_id, _correct_movement.outbox_id) AND m.undone_at IS NULL;
-    END IF;
+    WITH fixed AS (
+        UPDATE vasscm.movement m
+           SET container_no = c.container_no, bl_no = c.bl_no, declarations = c.declarations, quantity = c.quantity,
+               quantity_unit = c.quantity_unit, weight_kg = c.weight_kg, volume_m3 = c.volume_m3, vehicle = c.vehicle,
+               vehicle_no = c.vehicle_no,
+               seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(u.data ->> 'SO_NIEM_PHONG_HQ', u.data ->> 'SO_NIEM_PHONG') END,
+               happened_at = c.happened_at, facts = u.data, corrected_at = now(),
+               source_data = coalesce(u.source_data, m.source_data),
+               outbox_id = coalesce(u.new_id, m.outbox_id)
+          FROM unnest(outbox_ids, datas, new_outbox_ids, source_datas) AS u(id, data, new_id, source_data)
+         CROSS JOIN LATERAL vasscm._movement_columns(u.data) c
+         WHERE m.outbox_id = u.id AND m.undone_at IS NULL
+        RETURNING m.id, u.source_data IS NOT NULL AS remapped)
+    -- the corrected mapping says where the box is now
+    DELETE FROM vasscm.movement_position p USING fixed f WHERE p.movement_id = f.id AND f.remapped;
 END
 $$;
 
--- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
+-- One event corrected (see above).
+CREATE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL,
+                                  source_data jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM vasscm._correct_movements(ARRAY[outbox_id], ARRAY[data], ARRAY[new_outbox_id], ARRAY[source_data]);
+END
+$$;
+
+-- The TOS undid events (a truck turned back, a mistaken gate-in deleted): they no longer
+-- count. For each i, the event of message outbox_ids[i], because of reasons[i].
 -- (PL/pgSQL: its plan is kept for the session; a SQL function called once per change would be
 -- planned at every call.)
-CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
+CREATE FUNCTION _undo_movements(outbox_ids bigint[], reasons text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
 BEGIN
-    UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
-     WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL;
+    UPDATE vasscm.movement m SET undone_at = now(), undone_reason = u.reason
+      FROM unnest(outbox_ids, reasons) AS u(id, reason)
+     WHERE m.outbox_id = u.id AND m.undone_at IS NULL;
+END
+$$;
+
+-- One event undone (see above).
+CREATE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM vasscm._undo_movements(ARRAY[outbox_id], ARRAY[reason]);
 END
 $$;
 

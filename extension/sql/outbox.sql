@@ -296,33 +296,59 @@ BEGIN
 END
 $$;
 
--- Checks and builds an existing message again (same transaction_id), e.g. after its data was fixed.
+-- Checks and builds existing messages again (same transaction_id), e.g. after their data was
+-- fixed: for each i, message ids[i] with datas[i] because of reasons[i] — invalid (with what is
+-- wrong), pending approval (manual) or queued again, attempts reset. Returns each message's
+-- new status.
+CREATE FUNCTION _reprepare_many(ids bigint[], datas jsonb[], reasons text[])
+RETURNS TABLE (outbox_id bigint, status text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    r_id  bigint[];
+    r_st  text[];
+    r_why text[];
+    r_err text[];
+BEGIN
+    WITH o AS MATERIALIZED (
+        SELECT x.id, x.message_type, x.mode, x.binding_id, x.source_data, x.original_transaction_id, x.order_key,
+               u.data AS new_data, u.reason,
+               vasscm._prepare(x.message_type, u.data, x.transaction_id::text) AS prep
+          FROM unnest(ids, datas, reasons) AS u(id, data, reason)
+          JOIN vasscm.outbox x ON x.id = u.id
+         ORDER BY x.id
+           FOR UPDATE OF x
+    ), fixed AS (
+        UPDATE vasscm.outbox x
+           SET data = o.prep -> 'data', message = o.prep ->> 'message', errors = o.prep -> 'errors',
+               source_data = CASE WHEN o.binding_id IS NOT NULL THEN o.new_data ELSE o.source_data END,
+               -- a corrected container / B/L / declaration is the key the message is ordered by
+               order_key = CASE WHEN o.original_transaction_id IS NULL
+                                THEN coalesce(o.prep -> 'data' ->> 'SO_CONTAINER', o.prep -> 'data' ->> 'SO_VAN_DON',
+                                              o.prep -> 'data' ->> 'SO_TK', o.order_key)
+                                ELSE o.order_key END,
+               attempts = 0, updated_at = now()
+          FROM o WHERE x.id = o.id
+        RETURNING x.id)
+    SELECT array_agg(o.id ORDER BY o.id),
+           array_agg(CASE WHEN NOT (o.prep ->> 'valid')::boolean THEN 'invalid' WHEN o.mode = 'manual' THEN 'pending_approval'
+                          ELSE 'queued' END ORDER BY o.id),
+           array_agg(CASE WHEN NOT (o.prep ->> 'valid')::boolean THEN o.reason || ': ' || vasscm._errors_summary(o.prep -> 'errors')
+                          ELSE o.reason END ORDER BY o.id),
+           array_agg(CASE WHEN NOT (o.prep ->> 'valid')::boolean THEN vasscm._errors_summary(o.prep -> 'errors') ELSE '' END ORDER BY o.id)
+      INTO r_id, r_st, r_why, r_err
+      FROM o JOIN fixed f ON f.id = o.id;
+    IF r_id IS NOT NULL THEN
+        PERFORM FROM vasscm._set_status(r_id, r_st, r_why, r_err, array_fill(0::float8, ARRAY[cardinality(r_id)]));
+    END IF;
+    RETURN QUERY SELECT * FROM unnest(r_id, r_st);
+END
+$$;
+
+-- Checks and builds an existing message again (see above); returns its new status.
 CREATE FUNCTION _reprepare(outbox_id bigint, data jsonb, reason text) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    o    vasscm.outbox;
-    prep jsonb;
-    st   text;
 BEGIN
-    SELECT * INTO o FROM vasscm.outbox WHERE id = outbox_id FOR UPDATE;
-    prep := vasscm._prepare(o.message_type, data, o.transaction_id::text);
-    st := CASE WHEN NOT (prep ->> 'valid')::boolean THEN 'invalid'
-               WHEN o.mode = 'manual' THEN 'pending_approval'
-               ELSE 'queued' END;
-    UPDATE vasscm.outbox
-       SET data = prep -> 'data', message = prep ->> 'message', errors = prep -> 'errors',
-           source_data = CASE WHEN o.binding_id IS NOT NULL THEN _reprepare.data ELSE o.source_data END,
-           -- a corrected container / B/L / declaration is the key the message is ordered by
-           order_key = CASE WHEN o.original_transaction_id IS NULL
-                            THEN coalesce(prep -> 'data' ->> 'SO_CONTAINER', prep -> 'data' ->> 'SO_VAN_DON',
-                                          prep -> 'data' ->> 'SO_TK', o.order_key)
-                            ELSE o.order_key END,
-           attempts = 0, updated_at = now()
-     WHERE id = outbox_id;
-    PERFORM FROM vasscm._set_status(ARRAY[outbox_id], ARRAY[st],
-        ARRAY[CASE WHEN st = 'invalid' THEN reason || ': ' || vasscm._errors_summary(prep -> 'errors') ELSE reason END],
-        ARRAY[CASE WHEN st = 'invalid' THEN vasscm._errors_summary(prep -> 'errors') ELSE '' END], ARRAY[0::float8]);
-    RETURN st;
+    RETURN (SELECT r.status FROM vasscm._reprepare_many(ARRAY[outbox_id], ARRAY[data], ARRAY[reason]) r);
 END
 $$;
 

@@ -440,4 +440,57 @@ mod tests {
         assert_eq!(one(r#"{"SO_CONTAINER": "MSKU1234565"}"#, "declarations").as_deref(), Some("{}"));
     }
 
+
+    #[pg_test]
+    fn corrections_and_withdrawals_of_a_batch_end_as_one_by_one() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run("SELECT vasscm.unbind(id) FROM vasscm.binding").unwrap();
+        Spi::run(&format!("SELECT vasscm.bind('tos_moves', '14', '{GATE_IN}', '{{INSERT,UPDATE,DELETE}}', 'in_time IS NOT NULL')")).unwrap();
+        Spi::run("SET vasscm.interpret = 'async'").unwrap();
+        Spi::run(
+            "INSERT INTO tos_moves (id, ctr, seal, bl)
+             SELECT g, 'BNCU' || lpad(g::text, 6, '0') || vasscm.container_check_digit('BNCU' || lpad(g::text, 6, '0')), 'S' || g, 'BL' || g
+               FROM generate_series(1, 5) g",
+        )
+        .unwrap();
+        assert_eq!(count("SELECT vasscm.interpret()"), 5);
+        // One batch: a B/L corrected, a row deleted, a gate-in cleared, a row corrected twice,
+        // a seal corrected (none sent yet).
+        Spi::run("UPDATE tos_moves SET bl = 'BLX' WHERE id = 1").unwrap();
+        Spi::run("DELETE FROM tos_moves WHERE id = 2").unwrap();
+        Spi::run("UPDATE tos_moves SET in_time = NULL WHERE id = 3").unwrap();
+        Spi::run("UPDATE tos_moves SET bl = 'BLY' WHERE id = 4").unwrap();
+        Spi::run("UPDATE tos_moves SET bl = 'BLZ' WHERE id = 4").unwrap();
+        Spi::run("UPDATE tos_moves SET seal = 'S9' WHERE id = 5").unwrap();
+        assert_eq!(count("SELECT vasscm.interpret()"), 6);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox"), 5, "nothing new: rebuilt in place or withdrawn");
+        let status = |id: i32| crate::test_support::text(&format!("SELECT status || ' ' || (data ->> 'SO_VAN_DON') || ' ' || (data ->> 'SO_NIEM_PHONG')
+                                                                    FROM vasscm.outbox WHERE source_key = '{{\"id\": {id}}}'"));
+        assert_eq!(status(1), "queued BLX S1");
+        assert_eq!(status(2), "cancelled BL2 S2");
+        assert_eq!(status(3), "cancelled BL3 S3");
+        assert_eq!(status(4), "queued BLZ S4");
+        assert_eq!(status(5), "queued BL5 S9");
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox_history WHERE to_status = 'cancelled' AND reason LIKE 'undone in %tos_moves: withdrawn before it was sent'"),
+            2
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.outbox WHERE status = 'queued'
+                    AND message LIKE '%<SO_VAN_DON>' || (data ->> 'SO_VAN_DON') || '</SO_VAN_DON>%'
+                    AND message LIKE '%<SO_NIEM_PHONG>' || (data ->> 'SO_NIEM_PHONG') || '</SO_NIEM_PHONG>%'"),
+            3,
+            "the messages rebuilt with the corrected facts"
+        );
+        // The ledger: two events undone, three corrected (the facts as the messages hold them).
+        assert_eq!(count("SELECT count(*) FROM vasscm.movement WHERE undone_at IS NOT NULL AND undone_reason LIKE 'undone in %tos_moves'"), 2);
+        assert_eq!(
+            count("SELECT count(*) FROM vasscm.movement m JOIN vasscm.outbox o ON o.id = m.outbox_id
+                    WHERE m.undone_at IS NULL AND m.bl_no = o.data ->> 'SO_VAN_DON' AND m.seal = o.data ->> 'SO_NIEM_PHONG'
+                      AND m.facts = o.data AND m.source_data = o.source_data AND m.corrected_at IS NOT NULL"),
+            3
+        );
+        assert_eq!(count("SELECT count(*) FROM vasscm.capture_failure"), 0);
+    }
+
 }
