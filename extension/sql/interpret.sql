@@ -158,15 +158,15 @@ BEGIN
     -- The statement deciding the batch; %s is how each binding maps its changes.
     decide := $decide$
     WITH c AS MATERIALIZED (SELECT x.id, x.source, x.op, x.new_row, x.old_row FROM vasscm.captured_change x
-                             WHERE x.id = ANY ($1) ORDER BY x.id),
-         bs AS MATERIALIZED (SELECT x.*, coalesce(x.informational, vasscm._informational_fields(x.message_type)) AS info
+                             WHERE x.id = ANY ($1)),
+         bs AS MATERIALIZED (SELECT x.*, coalesce(x.informational, vasscm._informational_fields(x.message_type)) AS info,
+                                    coalesce(x.condition, '') ~* '\mold\s*\.' AS reads_old
                   FROM vasscm.binding x
                  WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
                    AND ($2 IS NULL OR x.message_type = $2)),
          mapped AS (
             SELECT bs.id AS binding_id, bs.message_type AS form, bs.source AS source_table,
-                   bs.info,
-                   coalesce(bs.condition, '') ~* '\mold\s*\.' AS reads_old, mp.*
+                   bs.info, bs.reads_old, mp.*
               FROM bs
               CROSS JOIN LATERAL (SELECT array_agg(c.id) AS ids, array_agg(c.op) AS ops, array_agg(c.new_row) AS news,
                                          array_agg(c.old_row) AS olds
@@ -196,7 +196,9 @@ BEGIN
                                          WHERE b2.source = mapped.source_table AND g.source_key = mapped.key
                                            AND g.message_type IN ('21', '22') AND g.status <> 'cancelled'),
                             false) AS archived,
-                   live.source_data, live.position, live.id AS movement_id, live.outbox_id AS live_outbox_id
+                   -- where the box is now differs from this change's mapping (a position to record)
+                   coalesce(mapped.ok AND live.id IS NOT NULL AND mapped.data IS DISTINCT FROM live.position, false) AS moves,
+                   live.id AS movement_id, live.outbox_id AS live_outbox_id
               FROM mapped
               LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position, mv.outbox_id
                                    FROM vasscm.movement mv
@@ -287,8 +289,8 @@ BEGIN
            array_agg(d.cur_id ORDER BY d.change_id) FILTER (WHERE d.withdrawn),
            array_agg(format('undone in %%s', d.source_table) ORDER BY d.change_id) FILTER (WHERE d.withdrawn),
            -- nothing happened, but an informational field (a position) moved
-           array_agg(d.movement_id ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position),
-           array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position)
+           array_agg(d.movement_id ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.moves),
+           array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.moves)
       FROM decided d
 $decide$;
     -- Each binding's mapping called directly (its rows go straight into the statement) ...
