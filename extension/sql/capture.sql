@@ -92,8 +92,14 @@ BEGIN
                 THEN 'Hủy thông tin hạ bãi trong TOS / gate-in withdrawn in the TOS'
                 ELSE 'Hủy xác nhận qua khu vực giám sát trong TOS / gate-out undone in the TOS' END,
                 format('undone in %s', source_table));
-            PERFORM vasscm._undo_movement(cur.id, format('undone in %s', source_table));
         END IF;
+        -- The ledger's event is undone whatever became of its message: one customs rejected
+        -- (no message stands for it any more) counted as gone all the same.
+        PERFORM vasscm._undo_movements(u.ids, array_fill(format('undone in %s', source_table), ARRAY[cardinality(u.ids)]))
+           FROM (SELECT ARRAY(SELECT m.outbox_id FROM vasscm.movement m
+                               WHERE m.binding_id = _capture.binding_id AND m.source_key = _capture.source_key
+                                 AND m.undone_at IS NULL) AS ids) u
+          WHERE cardinality(u.ids) > 0;
         RETURN;
     END IF;
     IF cur.id IS NULL THEN

@@ -493,4 +493,25 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM vasscm.capture_failure"), 0);
     }
 
+
+    #[pg_test]
+    fn a_gate_out_undone_after_customs_rejected_its_21_does_not_count() {
+        setup("{INSERT,UPDATE,DELETE}", "auto");
+        Spi::run(GATE_OUT_STATE).unwrap();
+        Spi::run("INSERT INTO tos_moves (id, ctr, seal, bl) VALUES (1, 'MSKU1234565', 'S1', 'BL1')").unwrap();
+        Spi::run("UPDATE tos_moves SET out_time = '2026-11-26 01:00:00+00', truck = '15C12345', decls = '{308044805740}' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.gate_outs WHERE container_no = 'MSKU1234565'"), 1);
+        // Customs rejected the 21; the truck is then turned back: the box is in the yard again.
+        Spi::run("UPDATE vasscm.outbox SET status = 'rejected' WHERE message_type = '21'").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.gate_outs WHERE container_no = 'MSKU1234565'"), 1, "a rejected 21 still counts");
+        Spi::run("UPDATE tos_moves SET out_time = NULL WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.gate_outs WHERE container_no = 'MSKU1234565'"), 0);
+        assert_eq!(count("SELECT count(*) FROM vasscm.movement WHERE kind = 'gate_out' AND undone_at IS NOT NULL"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = 'CANCEL_PASSED'"), 0, "customs never accepted it");
+        // Out again: a new 21, one live gate-out.
+        Spi::run("UPDATE tos_moves SET out_time = '2026-11-26 03:00:00+00' WHERE id = 1").unwrap();
+        assert_eq!(count("SELECT count(*) FROM vasscm.outbox WHERE message_type = '21' AND status = 'queued'"), 1);
+        assert_eq!(count("SELECT count(*) FROM vasscm.gate_outs WHERE container_no = 'MSKU1234565'"), 1);
+    }
+
 }
