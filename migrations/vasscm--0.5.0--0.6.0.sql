@@ -13,7 +13,11 @@
 --    existing binding's mapping is made again below, as the role that owns it (the TOS tables
 --    and their capture triggers are not touched).
 -- 4. A batch's captured rows are read once for all bindings; identities alone in their batch
---    are decided without ordering the batch.
+--    are decided without ordering the batch; archiving, withdrawals and corrections before
+--    sending of a TOS row changed once in the batch are decided set-based (_cancel_unsent,
+--    _undo_movements, _reprepare_many, _correct_movements, which the one-message functions call).
+-- 5. An event undone in the TOS is undone in the ledger whatever became of its message (a 21
+--    customs rejected, then the truck turned back, no longer counts as gone).
 -- Privileges end as at install: sql/roles.sql is applied again at the end.
 \echo Use "ALTER EXTENSION vasscm UPDATE TO '0.6.0'" to load this file. \quit
 
