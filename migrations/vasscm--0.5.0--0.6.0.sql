@@ -754,42 +754,49 @@ BEGIN
                                      AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events)) AS ch
               CROSS JOIN LATERAL (%s) AS mp),
          looked AS MATERIALIZED (   -- (its judgements computed once, then read)
-            SELECT mapped.*,
-                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                            AND mapped.form IN ('14', '15', '21', '22')
-                            AND live.source_data IS NOT NULL
-                            AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
-                            false) AS same,
-                   -- a TOS identity vasscm never had a message for (no ledger row, no message)
-                   coalesce(mapped.error IS NULL AND mapped.key IS NOT NULL AND mapped.form IN ('14', '15', '21', '22')
-                            AND (mapped.ok OR mapped.op = 'U')
-                            AND live.source_data IS NULL
-                            AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
-                                             WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
-                            false) AS unknown,
-                   -- a gate-in's TOS row deleted after the goods left (a gate-out of the same row
-                   -- that was not cancelled, whatever became of it): the TOS archiving, nothing
-                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op = 'D' AND mapped.key IS NOT NULL
-                            AND mapped.form IN (SELECT f.message_type FROM vasscm.followup_rule f)
-                            AND EXISTS (SELECT 1 FROM vasscm.binding b2 JOIN vasscm.outbox g ON g.binding_id = b2.id
-                                         WHERE b2.source = mapped.source_table AND g.source_key = mapped.key
-                                           AND g.message_type IN ('21', '22') AND g.status <> 'cancelled'),
-                            false) AS archived,
-                   -- where the box is now differs from this change's mapping (a position to record)
-                   coalesce(mapped.ok AND live.id IS NOT NULL AND mapped.data IS DISTINCT FROM live.position, false) AS moves,
-                   live.id AS movement_id, live.outbox_id AS live_outbox_id
-              FROM mapped
-              LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position, mv.outbox_id
-                                   FROM vasscm.movement mv
-                                   LEFT JOIN vasscm.movement_position p ON p.movement_id = mv.id
-                                  WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
-                                    AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
-                                  LIMIT 1) live ON true),
+            SELECT x.*,
+                   -- a change that may undo or correct the live event of its identity
+                   x.movement_id IS NOT NULL AND x.error IS NULL AND NOT x.same AND NOT x.archived AS may_undo_or_correct
+              FROM (
+                SELECT mapped.*,
+                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                                AND mapped.form IN ('14', '15', '21', '22')
+                                AND live.source_data IS NOT NULL
+                                AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
+                                false) AS same,
+                       -- a TOS identity vasscm never had a message for (no ledger row, no message)
+                       coalesce(mapped.error IS NULL AND mapped.key IS NOT NULL AND mapped.form IN ('14', '15', '21', '22')
+                                AND (mapped.ok OR mapped.op = 'U')
+                                AND live.source_data IS NULL
+                                AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
+                                                 WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
+                                false) AS unknown,
+                       -- a gate-in's TOS row deleted after the goods left (a gate-out of the same row
+                       -- that was not cancelled, whatever became of it): the TOS archiving, nothing
+                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op = 'D' AND mapped.key IS NOT NULL
+                                AND mapped.form IN (SELECT f.message_type FROM vasscm.followup_rule f)
+                                AND EXISTS (SELECT 1 FROM vasscm.binding b2 JOIN vasscm.outbox g ON g.binding_id = b2.id
+                                             WHERE b2.source = mapped.source_table AND g.source_key = mapped.key
+                                               AND g.message_type IN ('21', '22') AND g.status <> 'cancelled'),
+                                false) AS archived,
+                       -- where the box is now differs from this change's mapping (a position to record)
+                       coalesce(mapped.ok AND live.id IS NOT NULL AND mapped.data IS DISTINCT FROM live.position, false) AS moves,
+                       live.id AS movement_id, live.outbox_id AS live_outbox_id
+                  FROM mapped
+                  LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position, mv.outbox_id
+                                       FROM vasscm.movement mv
+                                       LEFT JOIN vasscm.movement_position p ON p.movement_id = mv.id
+                                      WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
+                                        AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
+                                      LIMIT 1) live ON true
+                OFFSET 0) x),   -- (OFFSET 0: not flattened, so that each judgement is computed once)
          judged AS (
             -- a change that may undo or correct a live event: the message standing for it (as
             -- vasscm._current_event finds it): the latest not cancelled, rejected nor
             -- withdrawn; plain: nothing follows it (no amendment, no cancellation)
-            SELECT l.*, cur.id AS cur_id, cur.status AS cur_status, cur.source_data AS cur_source, cur.plain AS cur_plain
+            SELECT l.*, cur.id AS cur_id, cur.source_data AS cur_source, cur.plain AS cur_plain,
+                   -- the ledger's event stands for that message and customs has not heard of it
+                   coalesce(cur.status IN ('invalid', 'pending_approval', 'queued') AND l.live_outbox_id = cur.id, false) AS cur_unsent
               FROM looked l
               LEFT JOIN LATERAL (SELECT o.id, o.status, o.source_data,
                                         NOT EXISTS (SELECT 1 FROM vasscm.outbox a
@@ -803,12 +810,12 @@ BEGIN
                                                             OR w.message_type IN (SELECT f.cancel_type FROM vasscm.followup_rule f))
                                                        AND w.status NOT IN ('cancelled', 'rejected'))
                                   ORDER BY o.id + 0 DESC LIMIT 1) cur ON true
-             WHERE l.movement_id IS NOT NULL AND l.error IS NULL AND NOT l.same AND NOT l.archived
+             WHERE l.may_undo_or_correct
             UNION ALL
             -- any other change (a yard move, a new event, archiving): none
-            SELECT l.*, NULL, NULL, NULL, NULL
+            SELECT l.*, NULL, NULL, NULL, false
               FROM looked l
-             WHERE NOT (l.movement_id IS NOT NULL AND l.error IS NULL AND NOT l.same AND NOT l.archived)),
+             WHERE NOT l.may_undo_or_correct),
          -- TOS rows (table, identity) changed more than once in the batch, whatever their
          -- bindings (rare): their changes are decided in capture order below
          repeated AS MATERIALIZED (
@@ -843,7 +850,7 @@ BEGIN
                    -- only change in the batch, the ledger's event standing for that message)
                    coalesce(o.alone AND o.error IS NULL AND o.form IN ('14', '15', '21', '22')
                             AND ((o.op = 'D' AND o.ok IS TRUE AND NOT o.archived) OR (o.op = 'U' AND o.ok IS NOT TRUE AND NOT o.reads_old))
-                            AND o.cur_status IN ('invalid', 'pending_approval', 'queued') AND o.live_outbox_id = o.cur_id,
+                            AND o.cur_unsent,
                             false) AS withdrawn,
                    -- a gate event's facts corrected in the TOS before customs heard of it (and
                    -- nothing follows its message; for a gate-in, not its seal, which a seal
@@ -851,7 +858,7 @@ BEGIN
                    -- corrected, set-based (the TOS row's only change in the batch)
                    coalesce(o.alone AND o.error IS NULL AND o.form IN ('14', '15', '21', '22') AND o.ok IS TRUE
                             AND o.op IN ('I', 'U')
-                            AND o.cur_status IN ('invalid', 'pending_approval', 'queued') AND o.live_outbox_id = o.cur_id AND o.cur_plain
+                            AND o.cur_unsent AND o.cur_plain
                             AND jsonb_strip_nulls(o.cur_source) - o.info IS DISTINCT FROM jsonb_strip_nulls(o.data) - o.info
                             AND (o.form IN ('21', '22')
                                  OR (o.data ->> 'SO_NIEM_PHONG' IS NOT DISTINCT FROM o.cur_source ->> 'SO_NIEM_PHONG'
