@@ -325,7 +325,8 @@ BEGIN
     SELECT min(l.at), max(l.at), count(*) INTO first_fail, last_fail, fails FROM vasscm.message_log l
      WHERE l.kind IN ('send_error', 'bad_reply') AND l.at > since;
     SELECT min(o.created_at), min(o.created_at) FILTER (WHERE o.created_at > since), count(*) INTO oldest, first_held, waiting
-      FROM vasscm.outbox o WHERE o.status IN ('queued', 'sending');
+      FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+     WHERE q.status IN ('queued', 'sending') AND o.status IN ('queued', 'sending');
     IF first_fail <= now() - make_interval(secs => after_s) THEN
         SELECT l.note INTO last_err FROM vasscm.message_log l
          WHERE l.kind IN ('send_error', 'bad_reply') AND l.at = last_fail ORDER BY l.id DESC LIMIT 1;

@@ -6,11 +6,6 @@
 INSERT INTO setting VALUES
     ('stuck_after_minutes', '15', 'A message waiting (queued, sending, pending approval, invalid) longer than this is listed in vasscm.stuck_messages');
 
--- The messages not settled yet: small (rows leave it when customs answers), so that the
--- monitoring views, the worker's metrics and the alert jobs never scan the whole outbox.
-CREATE INDEX outbox_unsettled ON outbox (status, message_type, created_at)
-    WHERE status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead');
-
 -- The periodic jobs, under stable names. vasscm.schedule_jobs() (re)creates them in pg_cron
 -- from this table; an admin may change a schedule here and call it again.
 CREATE TABLE job (
@@ -139,12 +134,15 @@ $$;
 COMMENT ON FUNCTION unschedule_jobs() IS 'Admin: removes vasscm''s jobs from pg_cron; returns how many.';
 
 -- Monitoring ------------------------------------------------------------------------------
+-- The messages not settled yet are found through vasscm.outbox_open (small: rows leave it when
+-- customs answers), never through an index of outbox.status: a status change then rewrites no
+-- index of the outbox (a HOT update), and monitoring never scans the whole outbox.
 
 CREATE VIEW queue_depth AS
 WITH unsettled AS (
     SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
-      FROM vasscm.outbox o
-     WHERE o.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead')
+      FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+     WHERE vasscm._unsettled(o.status)
      GROUP BY o.status, o.message_type),
 settled AS (   -- answered, rejected or cancelled in the last 24 hours, found through the history
     SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
@@ -161,8 +159,8 @@ COMMENT ON VIEW queue_depth IS 'Messages by status and type: everything not sett
 CREATE VIEW oldest_waiting AS
 SELECT o.id, o.transaction_id, o.message_type, o.status, o.created_at, now() - o.created_at AS waiting, o.attempts,
        o.next_attempt_at, o.last_error
-  FROM vasscm.outbox o
- WHERE o.status IN ('pending_approval', 'queued', 'sending')
+  FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+ WHERE q.status IN ('pending_approval', 'queued', 'sending') AND o.status IN ('pending_approval', 'queued', 'sending')
  ORDER BY o.created_at, o.id
  LIMIT 1;
 COMMENT ON VIEW oldest_waiting IS 'The oldest message not yet answered by customs (none: nothing waits).';
@@ -170,8 +168,8 @@ COMMENT ON VIEW oldest_waiting IS 'The oldest message not yet answered by custom
 CREATE VIEW stuck_messages AS
 SELECT o.id, o.transaction_id, o.message_type, o.status, o.created_at, o.updated_at, now() - o.updated_at AS stuck_for,
        o.attempts, o.claimed_by, o.lease_until, o.last_error
-  FROM vasscm.outbox o
- WHERE o.status IN ('invalid', 'pending_approval', 'queued', 'sending')
+  FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+ WHERE q.status IN ('invalid', 'pending_approval', 'queued', 'sending') AND o.status IN ('invalid', 'pending_approval', 'queued', 'sending')
    AND o.updated_at < now() - make_interval(mins => coalesce(vasscm._setting_value('stuck_after_minutes'), '15')::int)
  ORDER BY o.updated_at;
 COMMENT ON VIEW stuck_messages IS 'Messages that have not moved for longer than the stuck_after_minutes setting.';

@@ -34,13 +34,16 @@ const Q_INBOX: &str = "SELECT i.id AS inbox_id, i.transaction_id, i.message_type
  ORDER BY i.id DESC LIMIT 100";
 const Q_PENDING: &str = "SELECT o.id, o.transaction_id, o.message_type, o.order_key, o.created_at,
        (SELECT h.reason FROM vasscm.outbox_history h WHERE h.outbox_id = o.id ORDER BY h.id DESC LIMIT 1) AS reason, o.data
-  FROM vasscm.outbox o WHERE o.status = 'pending_approval' ORDER BY o.id LIMIT 200";
+  FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+ WHERE q.status = 'pending_approval' AND o.status = 'pending_approval' ORDER BY q.outbox_id LIMIT 200";
 const Q_INVALID: &str = "SELECT o.id, o.message_type, o.source_table, o.source_key, o.created_at,
        (SELECT array_agg(format('%s: %s: %s', e ->> 'path', e ->> 'rule', e ->> 'detail')) FROM jsonb_array_elements(o.errors) e) AS errors,
        o.last_error
-  FROM vasscm.outbox o WHERE o.status = 'invalid' ORDER BY o.id LIMIT 200";
+  FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+ WHERE q.status = 'invalid' AND o.status = 'invalid' ORDER BY q.outbox_id LIMIT 200";
 const Q_DEAD: &str = "SELECT o.id, o.transaction_id, o.message_type, o.attempts, o.updated_at, o.last_error
-  FROM vasscm.outbox o WHERE o.status = 'dead' ORDER BY o.id LIMIT 200";
+  FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
+ WHERE q.status = 'dead' AND o.status = 'dead' ORDER BY q.outbox_id LIMIT 200";
 
 const Q_ONE: &str = "SELECT id, transaction_id, message_type, status, mode, order_key, source_table, source_key, original_transaction_id,
        binding_id, created_at, updated_at, attempts, next_attempt_at, last_error, claimed_by, lease_until
