@@ -8,7 +8,9 @@
 #   2. interpretation: rows/s of vasscm.interpret() over a backlog, the wide table bound to
 #      gate-ins (14) and gate-outs (21) as the shipped example is: gate-ins that each build and
 #      queue a form 14, yard moves that send nothing, corrections rebuilt in place, withdrawals,
-#      gate-outs that each build and queue a form 21, the TOS archiving those finished moves.
+#      gate-outs that each build and queue a form 21, the TOS archiving those finished moves;
+#      and next to the gate-ins their floor: the same rows (message built and validated, outbox,
+#      history, outbox_open, ledger, clearance) written by plain set-based SQL from the TOS table.
 #   3. TOS commit → acceptance by customs at 50 msg/s: bench/worker_throughput.sh's latency
 #      part (worker, SoftHSM2, simulator), unless SKIP_LATENCY=1.
 # SKIP_CAPTURE=1 leaves out part 1 (to measure interpretation alone).
@@ -121,10 +123,65 @@ interpret_rate() {   # label → rows/s of vasscm.interpret() over what is pendi
     q -c "SELECT vasscm.interpret()" >/dev/null
     t1=$(date +%s.%N)
     printf '  %-58s %7d changes in %6.2f s = %8.0f rows/s\n' "$1" "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)"
+    last_s=$(echo "$t1 - $t0" | bc -l)
+}
+# The floor of a gate-in: the rows vasscm writes for each (its message built and validated by
+# the same builder, the outbox row, its first history row, its outbox_open row, its ledger row,
+# its clearance row) written by plain set-based SQL straight from the TOS table into copies of
+# those tables with the same indexes (no foreign keys, no triggers, no captured change to decode,
+# nothing to decide) — what no interpretation of the same gate-ins can beat on this machine.
+floor_gate_ins() {
+    local n t0 t1
+    q >/dev/null <<'SQL'
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS floor_in CASCADE;
+CREATE SCHEMA floor_in;
+CREATE TABLE floor_in.outbox (LIKE vasscm.outbox INCLUDING ALL);
+CREATE TABLE floor_in.history (LIKE vasscm.outbox_history INCLUDING ALL);
+CREATE TABLE floor_in.open (LIKE vasscm.outbox_open INCLUDING ALL);
+CREATE TABLE floor_in.movement (LIKE vasscm.movement INCLUDING ALL);
+CREATE TABLE floor_in.clearance (LIKE vasscm.clearance_now INCLUDING ALL);
+CHECKPOINT;
+SQL
+    n=$(q -c "SELECT count(*) FROM wide WHERE gate_in_at IS NOT NULL")
+    t0=$(date +%s.%N)
+    q >/dev/null <<'SQL'
+WITH p AS MATERIALIZED (
+    SELECT x.*, vasscm._prepare('14', x.mapped, x.tid::text) AS prep
+      FROM (SELECT w.move_id, gen_random_uuid() AS tid,
+                   jsonb_build_object('MA_HQ', '03CC', 'MA_DIA_DIEM', '03CCC01', 'LOAI_HANG', CASE w.flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END,
+                       'TEN_TAU', w.vessel_name, 'MA_TAU', w.vessel_imo, 'SO_CHUYEN', w.voyage, 'SO_CONTAINER', w.container_no,
+                       'KICH_CO', w.iso_type, 'TRANG_THAI', w.full_empty, 'SO_NIEM_PHONG', w.line_seal, 'SO_VAN_DON', w.bl_no,
+                       'TRONG_LUONG_KG', w.weight_kg, 'VI_TRI', w.yard_position, 'HINH_THUC', 'TAU', 'THOI_GIAN', w.gate_in_at) AS mapped
+              FROM wide w WHERE w.gate_in_at IS NOT NULL) x),
+o AS (INSERT INTO floor_in.outbox (transaction_id, message_type, status, data, source_data, message, errors, binding_id, source_table,
+                                   source_key, order_key)
+      SELECT p.tid, '14', 'queued', p.prep -> 'data', p.mapped, p.prep ->> 'message', p.prep -> 'errors', 1, 'wide',
+             jsonb_build_object('move_id', p.move_id), p.prep -> 'data' ->> 'SO_CONTAINER' FROM p
+      RETURNING id, transaction_id, data, source_data, source_key, created_at),
+h AS (INSERT INTO floor_in.history (outbox_id, transaction_id, from_status, to_status, reason)
+      SELECT o.id, o.transaction_id, NULL, 'queued', 'captured from wide (INSERT)' FROM o),
+q AS (INSERT INTO floor_in.open SELECT o.id, 'queued', '14', o.created_at FROM o),
+m AS (INSERT INTO floor_in.movement (kind, message_type, container_no, happened_at, facts, source_data, binding_id, source_table,
+                                     source_key, outbox_id)
+      SELECT 'gate_in', '14', o.data ->> 'SO_CONTAINER', (o.data ->> 'THOI_GIAN')::timestamptz, o.data, o.source_data, 1, 'wide',
+             o.source_key, o.id FROM o)
+INSERT INTO floor_in.clearance (cargo_kind, container_no, state, visit_in_at)
+SELECT 'container', o.data ->> 'SO_CONTAINER', 'unknown', (o.data ->> 'THOI_GIAN')::timestamptz FROM o;
+SQL
+    t1=$(date +%s.%N)
+    [ "$(q -c "SELECT count(*) FROM floor_in.outbox WHERE status = 'queued' AND message IS NOT NULL")" = "$n" ] \
+        || { echo "the floor did not build one valid message per gate-in" >&2; exit 1; }
+    printf '  %-58s %7d rows    in %6.2f s = %8.0f rows/s (vasscm: %.2f× the floor'"'"'s time)\n' \
+        "floor: the same rows written by plain SQL from the TOS table" "$n" "$(echo "$t1 - $t0" | bc -l)" \
+        "$(echo "$n / ($t1 - $t0)" | bc -l)" "$(echo "$gate_in_s / ($t1 - $t0)" | bc -l)"
+    q -c "SET client_min_messages = warning" -c "DROP SCHEMA floor_in CASCADE" >/dev/null
 }
 mode wide capture
 q -c "SET vasscm.interpret = 'async'" -c "$(rows wide 1 "$N")"
 interpret_rate "gate-ins (wide table: each builds and queues a form 14)"
+gate_in_s=$last_s
+floor_gate_ins
 q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET yard_position = 'B02-' || (move_id % 500)"
 interpret_rate "yard moves of those boxes (nothing to send)"
 q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET bl_no = bl_no || 'X' WHERE move_id % 10 = 0"
