@@ -127,19 +127,18 @@ BEGIN
     RETURN QUERY
     WITH v AS MATERIALIZED (   -- per container: its current visit, the scan selections and seal changes of it
         SELECT k.container_no, gi.in_at, gi.call, po.prev_out, sc.until AS scan_until, sc.ok AS scan_ok,
-               ch.ats AS ch_ats, ch.olds AS ch_olds, ch.news AS ch_news, cu.ats AS cu_ats, cu.olds AS cu_olds, cu.news AS cu_news,
-               go.out_at
+               ch.ch_ats, ch.ch_olds, ch.ch_news, ch.cu_ats, ch.cu_olds, ch.cu_news,
+               po.out_at
           FROM (SELECT DISTINCT x AS container_no FROM unnest(keys) AS x WHERE x IS NOT NULL) k
           -- the gate-in of the current visit, and the vessel call it came with
           LEFT JOIN LATERAL (SELECT m.happened_at AS in_at, vasscm._vessel_call_of(m.facts) AS call
                                FROM vasscm.movement m
                               WHERE m.container_no = k.container_no AND m.kind = 'gate_in' AND m.undone_at IS NULL
                               ORDER BY m.happened_at DESC, m.id DESC LIMIT 1) gi ON true
-          -- the gate-out before it (an earlier visit), and the first one of this visit
-          LEFT JOIN LATERAL (SELECT max(g.left_at) FILTER (WHERE g.left_at < gi.in_at) AS prev_out
+          -- the gate-out before it (an earlier visit), and the first one of this visit (one read of its gate-outs)
+          LEFT JOIN LATERAL (SELECT max(g.left_at) FILTER (WHERE g.left_at < gi.in_at) AS prev_out,
+                                    min(g.left_at) FILTER (WHERE g.left_at >= coalesce(gi.in_at, '-infinity')) AS out_at
                                FROM vasscm.gate_outs g WHERE g.container_no = k.container_no AND g.message_type = '21') po ON true
-          LEFT JOIN LATERAL (SELECT min(g.left_at) FILTER (WHERE g.left_at >= coalesce(gi.in_at, '-infinity')) AS out_at
-                               FROM vasscm.gate_outs g WHERE g.container_no = k.container_no AND g.message_type = '21') go ON true
           -- scan selections (03) of this visit: made after the previous gate-out, for the vessel call the box came with
           -- or within the validity before the visit began (with no visit known: until then)
           LEFT JOIN LATERAL (
@@ -150,21 +149,20 @@ BEGIN
                 FROM vasscm.scan_selection s
                WHERE s.container_no = k.container_no AND s.selected_at > coalesce(po.prev_out, '-infinity')
                  AND (gi.in_at IS NULL OR s.selected_at >= gi.in_at - validity OR s.vessel_call = gi.call)) sc ON true
-          -- seal changes (24) of this visit customs accepted, in order
+          -- seal changes (24) of this visit customs accepted, in order: the carrier's (ch_) and customs' (cu_)
+          -- seals, from one read of its seal changes
           LEFT JOIN LATERAL (
-              SELECT array_agg(m.happened_at ORDER BY m.happened_at, m.id) AS ats,
-                     array_agg(vasscm._norm(m.facts ->> 'NIEM_PHONG_CU') ORDER BY m.happened_at, m.id) AS olds,
-                     array_agg(vasscm._norm(m.seal) ORDER BY m.happened_at, m.id) AS news
+              SELECT array_agg(m.happened_at ORDER BY m.happened_at, m.id) FILTER (WHERE m.facts ->> 'LOAI_NIEM_PHONG' = 'HANG_TAU') AS ch_ats,
+                     array_agg(vasscm._norm(m.facts ->> 'NIEM_PHONG_CU') ORDER BY m.happened_at, m.id)
+                         FILTER (WHERE m.facts ->> 'LOAI_NIEM_PHONG' = 'HANG_TAU') AS ch_olds,
+                     array_agg(vasscm._norm(m.seal) ORDER BY m.happened_at, m.id) FILTER (WHERE m.facts ->> 'LOAI_NIEM_PHONG' = 'HANG_TAU') AS ch_news,
+                     array_agg(m.happened_at ORDER BY m.happened_at, m.id) FILTER (WHERE m.facts ->> 'LOAI_NIEM_PHONG' = 'HAI_QUAN') AS cu_ats,
+                     array_agg(vasscm._norm(m.facts ->> 'NIEM_PHONG_CU') ORDER BY m.happened_at, m.id)
+                         FILTER (WHERE m.facts ->> 'LOAI_NIEM_PHONG' = 'HAI_QUAN') AS cu_olds,
+                     array_agg(vasscm._norm(m.seal) ORDER BY m.happened_at, m.id) FILTER (WHERE m.facts ->> 'LOAI_NIEM_PHONG' = 'HAI_QUAN') AS cu_news
                 FROM vasscm.movement m JOIN vasscm.outbox o ON o.id = m.outbox_id AND o.status = 'accepted'
                WHERE m.container_no = k.container_no AND m.kind = 'seal_change' AND m.undone_at IS NULL
-                 AND m.facts ->> 'LOAI_NIEM_PHONG' = 'HANG_TAU' AND m.happened_at >= coalesce(gi.in_at, '-infinity')) ch ON true
-          LEFT JOIN LATERAL (
-              SELECT array_agg(m.happened_at ORDER BY m.happened_at, m.id) AS ats,
-                     array_agg(vasscm._norm(m.facts ->> 'NIEM_PHONG_CU') ORDER BY m.happened_at, m.id) AS olds,
-                     array_agg(vasscm._norm(m.seal) ORDER BY m.happened_at, m.id) AS news
-                FROM vasscm.movement m JOIN vasscm.outbox o ON o.id = m.outbox_id AND o.status = 'accepted'
-               WHERE m.container_no = k.container_no AND m.kind = 'seal_change' AND m.undone_at IS NULL
-                 AND m.facts ->> 'LOAI_NIEM_PHONG' = 'HAI_QUAN' AND m.happened_at >= coalesce(gi.in_at, '-infinity')) cu ON true
+                 AND m.facts ->> 'LOAI_NIEM_PHONG' IN ('HANG_TAU', 'HAI_QUAN') AND m.happened_at >= coalesce(gi.in_at, '-infinity')) ch ON true
     )
     -- one row per declaration of the container
     SELECT 'container'::text, c.container_no, c.declaration_no,
