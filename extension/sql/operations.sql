@@ -142,7 +142,7 @@ CREATE VIEW queue_depth AS
 WITH unsettled AS (
     SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
       FROM vasscm.outbox_open q JOIN vasscm.outbox o ON o.id = q.outbox_id
-     WHERE vasscm._unsettled(o.status)
+     WHERE o.status IN ('invalid', 'pending_approval', 'queued', 'sending', 'sent', 'dead')
      GROUP BY o.status, o.message_type),
 settled AS (   -- answered, rejected or cancelled in the last 24 hours, found through the history
     SELECT o.status, o.message_type, count(*) AS messages, min(o.created_at) AS oldest, max(o.updated_at) AS last_change
