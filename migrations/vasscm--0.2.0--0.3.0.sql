@@ -228,7 +228,8 @@ $$;
 -- of the same row) is archiving. Other messages: each captured change is one.
 CREATE OR REPLACE FUNCTION _capture(binding_id int, message_type text, mode text, source_table text, op text, data jsonb, source_key jsonb)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     rule        vasscm.followup_rule;
     kind        text;
@@ -353,16 +354,28 @@ $$;
 -- The message standing for a TOS row's gate-in or gate-out: the latest of the binding for the
 -- row's key that was neither cancelled nor rejected, nor withdrawn by a cancellation (17) or a
 -- CANCEL_PASSED still in force.
+-- (Two plain index lookups, planned for the values at hand (force_custom_plan): a generic plan
+-- cached while the outbox grows within one large transaction can turn into a scan of the whole
+-- outbox per row.)
 CREATE FUNCTION _current_event(binding_id int, source_key jsonb, message_type text) RETURNS outbox
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT o.* FROM vasscm.outbox o
-     WHERE o.binding_id = _current_event.binding_id AND o.source_key = _current_event.source_key
-       AND o.message_type = _current_event.message_type AND o.status NOT IN ('cancelled', 'rejected')
-       AND NOT EXISTS (SELECT 1 FROM vasscm.outbox w
-                        WHERE w.original_transaction_id = o.transaction_id
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    cur vasscm.outbox;
+BEGIN
+    FOR cur IN SELECT o.* FROM vasscm.outbox o
+                WHERE o.binding_id = _current_event.binding_id AND o.source_key = _current_event.source_key
+                  AND o.message_type = _current_event.message_type AND o.status NOT IN ('cancelled', 'rejected')
+                ORDER BY o.id + 0 DESC LOOP   -- + 0: through outbox_by_source, never by walking the primary key
+        IF NOT EXISTS (SELECT 1 FROM vasscm.outbox w
+                        WHERE w.original_transaction_id = cur.transaction_id
                           AND (w.message_type = 'CANCEL_PASSED' OR w.message_type IN (SELECT f.cancel_type FROM vasscm.followup_rule f))
-                          AND w.status NOT IN ('cancelled', 'rejected'))
-     ORDER BY o.id DESC LIMIT 1
+                          AND w.status NOT IN ('cancelled', 'rejected')) THEN
+            RETURN cur;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
 $$;
 
 -- Withdraws a gate-in or gate-out undone in the TOS: a message not sent yet is cancelled here
@@ -396,7 +409,8 @@ $$;
 -- An update written as DELETE + INSERT in one transaction: the cancellation (17) or
 -- CANCEL_PASSED that the DELETE queued, not sent, is cancelled; returns the message it withdrew.
 CREATE FUNCTION _take_back_withdrawal(binding_id int, source_key jsonb, message_type text) RETURNS outbox
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     w   vasscm.outbox;
     cur vasscm.outbox;
@@ -406,7 +420,7 @@ BEGIN
        AND (x.message_type = 'CANCEL_PASSED' OR x.message_type IN (SELECT f.cancel_type FROM vasscm.followup_rule f))
        AND x.created_at = now()
        AND x.status IN ('pending_approval', 'queued')
-     ORDER BY x.id DESC LIMIT 1;
+     ORDER BY x.id + 0 DESC LIMIT 1;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
