@@ -124,14 +124,18 @@ interpret_rate() {   # label → rows/s of vasscm.interpret() over what is pendi
     t1=$(date +%s.%N)
     printf '  %-58s %7d changes in %6.2f s = %8.0f rows/s\n' "$1" "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)"
     last_s=$(echo "$t1 - $t0" | bc -l)
+    day_n=$((day_n + n)); day_s=$(echo "$day_s + $last_s" | bc -l)
 }
+day_n=0; day_s=0
 # The floor of a gate-in: the rows vasscm writes for each (its message built and validated by
 # the same builder, the outbox row, its first history row, its outbox_open row, its ledger row,
 # its clearance row) written by plain set-based SQL straight from the TOS table into copies of
 # those tables with the same indexes (no foreign keys, no triggers, no captured change to decode,
 # nothing to decide) — what no interpretation of the same gate-ins can beat on this machine.
-floor_gate_ins() {
-    local n t0 t1
+# Then the same rows again with every message already built (not timed): the writes alone; and
+# the builder in pure Rust (cargo bench -p vasscm-core): writes + the bare builder bound what
+# any interpretation of these gate-ins, however written, could reach here.
+floor_tables() {
     q >/dev/null <<'SQL'
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS floor_in CASCADE;
@@ -141,19 +145,21 @@ CREATE TABLE floor_in.history (LIKE vasscm.outbox_history INCLUDING ALL);
 CREATE TABLE floor_in.open (LIKE vasscm.outbox_open INCLUDING ALL);
 CREATE TABLE floor_in.movement (LIKE vasscm.movement INCLUDING ALL);
 CREATE TABLE floor_in.clearance (LIKE vasscm.clearance_now INCLUDING ALL);
-CHECKPOINT;
 SQL
-    n=$(q -c "SELECT count(*) FROM wide WHERE gate_in_at IS NOT NULL")
-    t0=$(date +%s.%N)
-    q >/dev/null <<'SQL'
-WITH p AS MATERIALIZED (
-    SELECT x.*, vasscm._prepare('14', x.mapped, x.tid::text) AS prep
-      FROM (SELECT w.move_id, gen_random_uuid() AS tid,
+}
+floor_mapped="SELECT w.move_id, gen_random_uuid() AS tid,
                    jsonb_build_object('MA_HQ', '03CC', 'MA_DIA_DIEM', '03CCC01', 'LOAI_HANG', CASE w.flow WHEN 'EXPORT' THEN 'XUAT' ELSE 'NHAP' END,
                        'TEN_TAU', w.vessel_name, 'MA_TAU', w.vessel_imo, 'SO_CHUYEN', w.voyage, 'SO_CONTAINER', w.container_no,
                        'KICH_CO', w.iso_type, 'TRANG_THAI', w.full_empty, 'SO_NIEM_PHONG', w.line_seal, 'SO_VAN_DON', w.bl_no,
                        'TRONG_LUONG_KG', w.weight_kg, 'VI_TRI', w.yard_position, 'HINH_THUC', 'TAU', 'THOI_GIAN', w.gate_in_at) AS mapped
-              FROM wide w WHERE w.gate_in_at IS NOT NULL) x),
+              FROM wide w WHERE w.gate_in_at IS NOT NULL"
+floor_built="SELECT x.*, vasscm._prepare('14', x.mapped, x.tid::text) AS prep FROM ($floor_mapped) x"
+floor_writes() {   # the gate-ins' rows (p: move_id, tid, mapped, prep) → seconds
+    local t0 t1
+    q -c "CHECKPOINT" >/dev/null
+    t0=$(date +%s.%N)
+    q >/dev/null <<SQL
+WITH p AS MATERIALIZED ($1),
 o AS (INSERT INTO floor_in.outbox (transaction_id, message_type, status, data, source_data, message, errors, binding_id, source_table,
                                    source_key, order_key)
       SELECT p.tid, '14', 'queued', p.prep -> 'data', p.mapped, p.prep ->> 'message', p.prep -> 'errors', 1, 'wide',
@@ -171,10 +177,27 @@ SELECT 'container', o.data ->> 'SO_CONTAINER', 'unknown', (o.data ->> 'THOI_GIAN
 SQL
     t1=$(date +%s.%N)
     [ "$(q -c "SELECT count(*) FROM floor_in.outbox WHERE status = 'queued' AND message IS NOT NULL")" = "$n" ] \
-        || { echo "the floor did not build one valid message per gate-in" >&2; exit 1; }
+        || { echo "the floor did not write one valid message per gate-in" >&2; exit 1; }
+    echo "$t1 - $t0" | bc -l
+}
+floor_gate_ins() {
+    local n s w rust_us
+    n=$(q -c "SELECT count(*) FROM wide WHERE gate_in_at IS NOT NULL")
+    floor_tables
+    s=$(floor_writes "$floor_built")
     printf '  %-58s %7d rows    in %6.2f s = %8.0f rows/s (vasscm: %.2f× the floor'"'"'s time)\n' \
-        "floor: the same rows written by plain SQL from the TOS table" "$n" "$(echo "$t1 - $t0" | bc -l)" \
-        "$(echo "$n / ($t1 - $t0)" | bc -l)" "$(echo "$gate_in_s / ($t1 - $t0)" | bc -l)"
+        "floor: the same rows written by plain SQL from the TOS table" "$n" "$s" "$(echo "$n / $s" | bc -l)" \
+        "$(echo "$gate_in_s / $s" | bc -l)"
+    floor_tables
+    q -c "CREATE TABLE floor_in.built AS $floor_built"
+    w=$(floor_writes "SELECT * FROM floor_in.built")
+    printf '  %-58s %7d rows    in %6.2f s = %8.0f rows/s (%.1f µs/row)\n' \
+        "  of which the writes alone (messages built beforehand)" "$n" "$w" "$(echo "$n / $w" | bc -l)" "$(echo "$w * 1000000 / $n" | bc -l)"
+    rust_us=$(cd "$ROOT" && cargo bench -q -p vasscm-core --bench core_throughput 2>/dev/null | sed -n 's/^prepare.*(\([0-9.]*\) µs each)/\1/p')
+    if [ -n "$rust_us" ]; then
+        printf '  %-58s %7.1f µs/row: no interpretation of these gate-ins can exceed %.0f rows/s here\n' \
+            "  the builder alone, in pure Rust (no PostgreSQL)" "$rust_us" "$(echo "1000000 / ($w * 1000000 / $n + $rust_us)" | bc -l)"
+    fi
     q -c "SET client_min_messages = warning" -c "DROP SCHEMA floor_in CASCADE" >/dev/null
 }
 mode wide capture
@@ -184,6 +207,10 @@ gate_in_s=$last_s
 floor_gate_ins
 q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET yard_position = 'B02-' || (move_id % 500)"
 interpret_rate "yard moves of those boxes (nothing to send)"
+q -c "DROP TABLE IF EXISTS wide_resync" -c "CREATE TABLE wide_resync AS SELECT * FROM wide"
+q -c "SET vasscm.interpret = 'async'" -c "TRUNCATE wide" -c "INSERT INTO wide SELECT * FROM wide_resync"
+interpret_rate "the replica re-synced (TRUNCATE + reload: nothing to send)"
+q -c "DROP TABLE wide_resync"
 q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET bl_no = bl_no || 'X' WHERE move_id % 10 = 0"
 interpret_rate "B/L corrected on 10 % of them before sending (rebuilt in place)"
 q -c "SET vasscm.interpret = 'async'" -c "DELETE FROM wide WHERE move_id % 10 = 1"
@@ -193,6 +220,8 @@ q -c "SET vasscm.interpret = 'async'" -c "UPDATE wide SET gate_out_at = now(), o
 interpret_rate "gate-outs of the others (each builds and queues a form 21)"
 q -c "SET vasscm.interpret = 'async'" -c "DELETE FROM wide"
 interpret_rate "the TOS archives those finished moves (nothing to send)"
+printf '  %-58s %7d changes in %6.2f s = %8.0f rows/s\n' "all of the above, one container's day after another" "$day_n" "$day_s" \
+    "$(echo "$day_n / $day_s" | bc -l)"
 
 if [ "${SKIP_LATENCY:-0}" != 1 ]; then
     echo "== 3. TOS commit → accepted by customs at 50 messages/s (bench/worker_throughput.sh, latency part)"

@@ -16,6 +16,13 @@ fn main() {
         xml = build(&cats, "14", &data, &serde_json::Value::Null, &defaults).expect("valid");
     }
     report("build", n, t);
+    let header = serde_json::json!({"Transaction_ID": "00000000-0000-4000-8000-000000000000"});
+    let t = Instant::now();
+    for _ in 0..n {
+        let p = vasscm_core::message::prepare(&cats, "14", &data, &header, &defaults);
+        assert!(p.xml.is_some());
+    }
+    report("prepare (build + canonical data)", n, t);
     let t = Instant::now();
     for _ in 0..n {
         assert!(validate(&cats, &xml, &limits).is_empty());
