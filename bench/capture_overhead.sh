@@ -226,6 +226,7 @@ printf '  %-58s %7d changes in %6.2f s = %8.0f rows/s\n' "all of the above, one 
 if [ "${SKIP_LATENCY:-0}" != 1 ]; then
     echo "== 3. TOS commit → accepted by customs at 50 messages/s (bench/worker_throughput.sh, latency part)"
     stop_cluster bench_capture; trap - EXIT
-    ONLY_LATENCY=1 bash "$ROOT/bench/worker_throughput.sh"
+    ONLY_LATENCY=1 bash "$ROOT/bench/worker_throughput.sh"   # ends with the machine line
+else
+    echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 fi
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
