@@ -7,10 +7,12 @@
 #      (the default) — best of 3 rounds, alternating.
 #   2. interpretation: rows/s of vasscm.interpret() over a backlog, the wide table bound to
 #      gate-ins (14) and gate-outs (21) as the shipped example is: gate-ins that each build and
-#      queue a form 14, yard moves that send nothing, corrections rebuilt in place, withdrawals,
-#      gate-outs that each build and queue a form 21, the TOS archiving those finished moves;
-#      and next to the gate-ins their floor: the same rows (message built and validated, outbox,
-#      history, outbox_open, ledger, clearance) written by plain set-based SQL from the TOS table.
+#      queue a form 14, yard moves that send nothing, the replica re-synced (TRUNCATE + reload:
+#      nothing), corrections rebuilt in place, withdrawals, gate-outs that each build and queue a
+#      form 21, the TOS archiving those finished moves, and all of them in turn; next to the
+#      gate-ins their floor: the same rows (message built and validated, outbox, history,
+#      outbox_open, ledger, clearance) written by plain set-based SQL from the TOS table, then the
+#      writes alone and the builder alone (pure Rust): the bound of any interpretation here.
 #   3. TOS commit → acceptance by customs at 50 msg/s: bench/worker_throughput.sh's latency
 #      part (worker, SoftHSM2, simulator), unless SKIP_LATENCY=1.
 # SKIP_CAPTURE=1 leaves out part 1 (to measure interpretation alone).
