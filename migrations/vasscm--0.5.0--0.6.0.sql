@@ -13,11 +13,7 @@
 --    existing binding's mapping is made again below, as the role that owns it (the TOS tables
 --    and their capture triggers are not touched).
 -- 4. A batch's captured rows are read once for all bindings; identities alone in their batch
---    are decided without ordering the batch; archiving, withdrawals and corrections before
---    sending of a TOS row changed once in the batch are decided set-based (_cancel_unsent,
---    _undo_movements, _reprepare_many, _correct_movements, which the one-message functions call).
--- 5. An event undone in the TOS is undone in the ledger whatever became of its message (a 21
---    customs rejected, then the truck turned back, no longer counts as gone).
+--    are decided without ordering the batch.
 -- Privileges end as at install: sql/roles.sql is applied again at the end.
 \echo Use "ALTER EXTENSION vasscm UPDATE TO '0.6.0'" to load this file. \quit
 
@@ -123,60 +119,41 @@ BEGIN
 END
 $$;
 
--- The TOS corrected events' facts: the ledger follows. For each i, the event of message
--- outbox_ids[i] now has the facts datas[i], the message new_outbox_ids[i] standing for it (a
--- new one replaced it; NULL: the same) and, when source_datas[i] is given, that mapping of its
--- TOS row (which also says where the box is now).
-CREATE FUNCTION _correct_movements(outbox_ids bigint[], datas jsonb[], new_outbox_ids bigint[], source_datas jsonb[])
-RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics: one index, never a scan of a partial one
-BEGIN
-    WITH fixed AS (
-        UPDATE vasscm.movement m
-           SET container_no = c.container_no, bl_no = c.bl_no, declarations = c.declarations, quantity = c.quantity,
-               quantity_unit = c.quantity_unit, weight_kg = c.weight_kg, volume_m3 = c.volume_m3, vehicle = c.vehicle,
-               vehicle_no = c.vehicle_no,
-               seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(u.data ->> 'SO_NIEM_PHONG_HQ', u.data ->> 'SO_NIEM_PHONG') END,
-               happened_at = c.happened_at, facts = u.data, corrected_at = now(),
-               source_data = coalesce(u.source_data, m.source_data),
-               outbox_id = coalesce(u.new_id, m.outbox_id)
-          FROM unnest(outbox_ids, datas, new_outbox_ids, source_datas) AS u(id, data, new_id, source_data)
-         CROSS JOIN LATERAL vasscm._movement_columns(u.data) c
-         WHERE m.outbox_id = u.id AND m.undone_at IS NULL
-        RETURNING m.id, u.source_data IS NOT NULL AS remapped)
-    -- the corrected mapping says where the box is now
-    DELETE FROM vasscm.movement_position p USING fixed f WHERE p.movement_id = f.id AND f.remapped;
-END
-$$;
-
--- One event corrected (see above).
+-- The TOS corrected an event's facts: the ledger follows (and points at the message standing
+-- for it now, if a new one replaced it).
 CREATE OR REPLACE FUNCTION _correct_movement(outbox_id bigint, data jsonb, new_outbox_id bigint DEFAULT NULL,
                                   source_data jsonb DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$   -- the ledger grows within one transaction faster than its statistics: one index, never a scan of a partial one
+DECLARE
+    c record;
 BEGIN
-    PERFORM vasscm._correct_movements(ARRAY[outbox_id], ARRAY[data], ARRAY[new_outbox_id], ARRAY[source_data]);
+    SELECT * INTO c FROM vasscm._movement_columns(data);
+    UPDATE vasscm.movement m
+       SET container_no = c.container_no, bl_no = c.bl_no, declarations = c.declarations, quantity = c.quantity,
+           quantity_unit = c.quantity_unit, weight_kg = c.weight_kg, volume_m3 = c.volume_m3, vehicle = c.vehicle,
+           vehicle_no = c.vehicle_no,
+           seal = CASE WHEN m.kind = 'seal_change' THEN c.seal ELSE coalesce(data ->> 'SO_NIEM_PHONG_HQ', data ->> 'SO_NIEM_PHONG') END,
+           happened_at = c.happened_at, facts = data, corrected_at = now(),
+           source_data = coalesce(_correct_movement.source_data, m.source_data),
+           outbox_id = coalesce(new_outbox_id, m.outbox_id)
+     WHERE m.outbox_id = _correct_movement.outbox_id AND m.undone_at IS NULL;
+    IF _correct_movement.source_data IS NOT NULL THEN   -- the corrected mapping says where the box is now
+        DELETE FROM vasscm.movement_position p
+         USING vasscm.movement m
+         WHERE p.movement_id = m.id AND m.outbox_id = coalesce(new_outbox_id, _correct_movement.outbox_id) AND m.undone_at IS NULL;
+    END IF;
 END
 $$;
 
--- The TOS undid events (a truck turned back, a mistaken gate-in deleted): they no longer
--- count. For each i, the event of message outbox_ids[i], because of reasons[i].
+-- The TOS undid an event (a truck turned back, a mistaken gate-in deleted): it no longer counts.
 -- (PL/pgSQL: its plan is kept for the session; a SQL function called once per change would be
 -- planned at every call.)
-CREATE FUNCTION _undo_movements(outbox_ids bigint[], reasons text[]) RETURNS void
+CREATE OR REPLACE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
 BEGIN
-    UPDATE vasscm.movement m SET undone_at = now(), undone_reason = u.reason
-      FROM unnest(outbox_ids, reasons) AS u(id, reason)
-     WHERE m.outbox_id = u.id AND m.undone_at IS NULL;
-END
-$$;
-
--- One event undone (see above).
-CREATE OR REPLACE FUNCTION _undo_movement(outbox_id bigint, reason text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM vasscm._undo_movements(ARRAY[outbox_id], ARRAY[reason]);
+    UPDATE vasscm.movement m SET undone_at = now(), undone_reason = reason
+     WHERE m.outbox_id = _undo_movement.outbox_id AND m.undone_at IS NULL;
 END
 $$;
 
@@ -200,62 +177,6 @@ SELECT DISTINCT ON (m.container_no) m.container_no,
  ORDER BY m.container_no, m.happened_at DESC;
 COMMENT ON VIEW _yard_containers IS
     'Containers in the yard now, from the movement ledger (a gate-in of the current visit, not undone, no gate-out since), with block and position (VI_TRI as last captured), gate-in time and TEU.';
-
--- Checks and builds existing messages again (same transaction_id), e.g. after their data was
--- fixed: for each i, message ids[i] with datas[i] because of reasons[i] — invalid (with what is
--- wrong), pending approval (manual) or queued again, attempts reset. Returns each message's
--- new status.
-CREATE FUNCTION _reprepare_many(ids bigint[], datas jsonb[], reasons text[])
-RETURNS TABLE (outbox_id bigint, status text)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    r_id  bigint[];
-    r_st  text[];
-    r_why text[];
-    r_err text[];
-BEGIN
-    WITH o AS MATERIALIZED (
-        SELECT x.id, x.message_type, x.mode, x.binding_id, x.source_data, x.original_transaction_id, x.order_key,
-               u.data AS new_data, u.reason,
-               vasscm._prepare(x.message_type, u.data, x.transaction_id::text) AS prep
-          FROM unnest(ids, datas, reasons) AS u(id, data, reason)
-          JOIN vasscm.outbox x ON x.id = u.id
-         ORDER BY x.id
-           FOR UPDATE OF x
-    ), fixed AS (
-        UPDATE vasscm.outbox x
-           SET data = o.prep -> 'data', message = o.prep ->> 'message', errors = o.prep -> 'errors',
-               source_data = CASE WHEN o.binding_id IS NOT NULL THEN o.new_data ELSE o.source_data END,
-               -- a corrected container / B/L / declaration is the key the message is ordered by
-               order_key = CASE WHEN o.original_transaction_id IS NULL
-                                THEN coalesce(o.prep -> 'data' ->> 'SO_CONTAINER', o.prep -> 'data' ->> 'SO_VAN_DON',
-                                              o.prep -> 'data' ->> 'SO_TK', o.order_key)
-                                ELSE o.order_key END,
-               attempts = 0, updated_at = now()
-          FROM o WHERE x.id = o.id
-        RETURNING x.id)
-    SELECT array_agg(o.id ORDER BY o.id),
-           array_agg(CASE WHEN NOT (o.prep ->> 'valid')::boolean THEN 'invalid' WHEN o.mode = 'manual' THEN 'pending_approval'
-                          ELSE 'queued' END ORDER BY o.id),
-           array_agg(CASE WHEN NOT (o.prep ->> 'valid')::boolean THEN o.reason || ': ' || vasscm._errors_summary(o.prep -> 'errors')
-                          ELSE o.reason END ORDER BY o.id),
-           array_agg(CASE WHEN NOT (o.prep ->> 'valid')::boolean THEN vasscm._errors_summary(o.prep -> 'errors') ELSE '' END ORDER BY o.id)
-      INTO r_id, r_st, r_why, r_err
-      FROM o JOIN fixed f ON f.id = o.id;
-    IF r_id IS NOT NULL THEN
-        PERFORM FROM vasscm._set_status(r_id, r_st, r_why, r_err, array_fill(0::float8, ARRAY[cardinality(r_id)]));
-    END IF;
-    RETURN QUERY SELECT * FROM unnest(r_id, r_st);
-END
-$$;
-
--- Checks and builds an existing message again (see above); returns its new status.
-CREATE OR REPLACE FUNCTION _reprepare(outbox_id bigint, data jsonb, reason text) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN (SELECT r.status FROM vasscm._reprepare_many(ARRAY[outbox_id], ARRAY[data], ARRAY[reason]) r);
-END
-$$;
 
 
 -- 2. Capture decisions: lookups planned once per session, through indexes only -----------------
@@ -329,14 +250,8 @@ BEGIN
                 THEN 'Hủy thông tin hạ bãi trong TOS / gate-in withdrawn in the TOS'
                 ELSE 'Hủy xác nhận qua khu vực giám sát trong TOS / gate-out undone in the TOS' END,
                 format('undone in %s', source_table));
+            PERFORM vasscm._undo_movement(cur.id, format('undone in %s', source_table));
         END IF;
-        -- The ledger's event is undone whatever became of its message: one customs rejected
-        -- (no message stands for it any more) counted as gone all the same.
-        PERFORM vasscm._undo_movements(u.ids, array_fill(format('undone in %s', source_table), ARRAY[cardinality(u.ids)]))
-           FROM (SELECT ARRAY(SELECT m.outbox_id FROM vasscm.movement m
-                               WHERE m.binding_id = _capture.binding_id AND m.source_key = _capture.source_key
-                                 AND m.undone_at IS NULL) AS ids) u
-          WHERE cardinality(u.ids) > 0;
         RETURN;
     END IF;
     IF cur.id IS NULL THEN
@@ -433,30 +348,6 @@ BEGIN
 END
 $$;
 
--- Events customs never heard of, withdrawn: for each i, message ids[i] (not sent yet) and its
--- follow-ups not sent yet are cancelled, because of reasons[i] (each found by its own index).
-CREATE FUNCTION _cancel_unsent(ids bigint[], reasons text[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    all_ids bigint[];
-    why     text[];
-BEGIN
-    SELECT array_agg(x.id ORDER BY x.id), array_agg(x.why ORDER BY x.id) INTO all_ids, why
-      FROM (SELECT u.id, u.reason || ': withdrawn before it was sent' AS why
-              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
-             WHERE o.status IN ('invalid', 'pending_approval', 'queued')
-            UNION
-            SELECT f.id, u.reason || ': withdrawn before it was sent'
-              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
-              JOIN vasscm.outbox f ON f.original_transaction_id = o.transaction_id
-             WHERE f.status IN ('invalid', 'pending_approval', 'queued')) x;
-    IF all_ids IS NOT NULL THEN
-        PERFORM FROM vasscm._set_status(all_ids, array_fill('cancelled'::text, ARRAY[cardinality(all_ids)]), why, why);
-    END IF;
-END
-$$;
-
 -- Withdraws a gate-in or gate-out undone in the TOS: a message not sent yet is cancelled here
 -- (with its follow-ups not sent yet); one customs has or may have (sending, sent, accepted,
 -- dead) gets a cancellation (17) or a CANCEL_PASSED, sent after it.
@@ -467,7 +358,15 @@ DECLARE
     gate_in     boolean := cancel_type IS NOT NULL;
 BEGIN
     IF cur.status IN ('invalid', 'pending_approval', 'queued') THEN
-        PERFORM vasscm._cancel_unsent(ARRAY[cur.id], ARRAY[reason]);
+        -- the message and its follow-ups not sent yet (each found by its own index)
+        PERFORM FROM (SELECT ARRAY(SELECT cur.id
+                                   UNION
+                                   SELECT x.id FROM vasscm.outbox x
+                                    WHERE x.original_transaction_id = cur.transaction_id
+                                      AND x.status IN ('invalid', 'pending_approval', 'queued')) AS ids) u,
+                LATERAL vasscm._set_status(u.ids, array_fill('cancelled'::text, ARRAY[cardinality(u.ids)]),
+                                           array_fill(reason || ': withdrawn before it was sent', ARRAY[cardinality(u.ids)]),
+                                           array_fill(reason || ': withdrawn before it was sent', ARRAY[cardinality(u.ids)])) s;
         RETURN;
     END IF;
     PERFORM vasscm._enqueue(coalesce(cancel_type, 'CANCEL_PASSED'),
@@ -694,14 +593,7 @@ $$;
 --              with nothing else before it in the batch: where the box is now follows
 --              (vasscm.movement_position), first;
 --   idle     — the binding's condition does not hold and there is nothing to undo (a TOS row
---              not gated out yet, for the gate-out binding), or the TOS archived a gate-in's
---              row after the goods left: nothing at all;
---   withdrawn — a gate event undone in the TOS before customs heard of it (a mistaken gate-in
---              deleted, a gate-out cleared before its 21 went), the TOS row's only change in
---              the batch: its messages cancelled, its ledger event undone;
---   corrected — a gate event's facts corrected in the TOS before customs heard of it, the TOS
---              row's only change in the batch: its message rebuilt in place, its ledger event
---              corrected;
+--              not gated out yet, for the gate-out binding): nothing at all;
 --   new      — a gate event of a TOS identity vasscm never had a message for, alone in the batch:
 --              its messages and ledger rows are made together (vasscm._capture_new_events), in
 --              capture order with the rest.
@@ -717,11 +609,6 @@ DECLARE
     m          vasscm._interpretation;
     moved_ids  bigint[];
     moved_data jsonb[];
-    undone_ids bigint[];
-    undone_why text[];
-    fixed_ids  bigint[];
-    fixed_data jsonb[];
-    fixed_why  text[];
     decide     text;
     direct     text;
     -- new events waiting to be made together (before the next change decided one by one)
@@ -737,15 +624,15 @@ BEGIN
     -- The statement deciding the batch; %s is how each binding maps its changes.
     decide := $decide$
     WITH c AS MATERIALIZED (SELECT x.id, x.source, x.op, x.new_row, x.old_row FROM vasscm.captured_change x
-                             WHERE x.id = ANY ($1)),
-         bs AS MATERIALIZED (SELECT x.*, coalesce(x.informational, vasscm._informational_fields(x.message_type)) AS info,
-                                    coalesce(x.condition, '') ~* '\mold\s*\.' AS reads_old
+                             WHERE x.id = ANY ($1) ORDER BY x.id),
+         bs AS MATERIALIZED (SELECT x.*, coalesce(x.informational, vasscm._informational_fields(x.message_type)) AS info
                   FROM vasscm.binding x
                  WHERE x.active AND x.source::oid IN (SELECT DISTINCT c.source FROM c)
                    AND ($2 IS NULL OR x.message_type = $2)),
          mapped AS (
-            SELECT bs.id AS binding_id, bs.message_type AS form, bs.source AS source_table,
-                   bs.info, bs.reads_old, mp.*
+            SELECT bs.id AS binding_id, bs.message_type AS form,
+                   bs.info,
+                   coalesce(bs.condition, '') ~* '\mold\s*\.' AS reads_old, mp.*
               FROM bs
               CROSS JOIN LATERAL (SELECT array_agg(c.id) AS ids, array_agg(c.op) AS ops, array_agg(c.new_row) AS news,
                                          array_agg(c.old_row) AS olds
@@ -753,77 +640,34 @@ BEGIN
                                    WHERE c.source = bs.source::oid
                                      AND CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END = ANY (bs.events)) AS ch
               CROSS JOIN LATERAL (%s) AS mp),
-         looked AS MATERIALIZED (   -- (its judgements computed once, then read)
-            SELECT x.*,
-                   -- a change that may undo or correct the live event of its identity
-                   x.movement_id IS NOT NULL AND x.error IS NULL AND NOT x.same AND NOT x.archived AS may_undo_or_correct
-              FROM (
-                SELECT mapped.*,
-                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
-                                AND mapped.form IN ('14', '15', '21', '22')
-                                AND live.source_data IS NOT NULL
-                                AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
-                                false) AS same,
-                       -- a TOS identity vasscm never had a message for (no ledger row, no message)
-                       coalesce(mapped.error IS NULL AND mapped.key IS NOT NULL AND mapped.form IN ('14', '15', '21', '22')
-                                AND (mapped.ok OR mapped.op = 'U')
-                                AND live.source_data IS NULL
-                                AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
-                                                 WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
-                                false) AS unknown,
-                       -- a gate-in's TOS row deleted after the goods left (a gate-out of the same row
-                       -- that was not cancelled, whatever became of it): the TOS archiving, nothing
-                       coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op = 'D' AND mapped.key IS NOT NULL
-                                AND mapped.form IN (SELECT f.message_type FROM vasscm.followup_rule f)
-                                AND EXISTS (SELECT 1 FROM vasscm.binding b2 JOIN vasscm.outbox g ON g.binding_id = b2.id
-                                             WHERE b2.source = mapped.source_table AND g.source_key = mapped.key
-                                               AND g.message_type IN ('21', '22') AND g.status <> 'cancelled'),
-                                false) AS archived,
-                       -- where the box is now differs from this change's mapping (a position to record)
-                       coalesce(mapped.ok AND live.id IS NOT NULL AND mapped.data IS DISTINCT FROM live.position, false) AS moves,
-                       live.id AS movement_id, live.outbox_id AS live_outbox_id
-                  FROM mapped
-                  LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position, mv.outbox_id
-                                       FROM vasscm.movement mv
-                                       LEFT JOIN vasscm.movement_position p ON p.movement_id = mv.id
-                                      WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
-                                        AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
-                                      LIMIT 1) live ON true
-                OFFSET 0) x),   -- (OFFSET 0: not flattened, so that each judgement is computed once)
          judged AS (
-            -- a change that may undo or correct a live event: the message standing for it (as
-            -- vasscm._current_event finds it): the latest not cancelled, rejected nor
-            -- withdrawn; plain: nothing follows it (no amendment, no cancellation)
-            SELECT l.*, cur.id AS cur_id, cur.source_data AS cur_source, cur.plain AS cur_plain,
-                   -- the ledger's event stands for that message and customs has not heard of it
-                   coalesce(cur.status IN ('invalid', 'pending_approval', 'queued') AND l.live_outbox_id = cur.id, false) AS cur_unsent
-              FROM looked l
-              LEFT JOIN LATERAL (SELECT o.id, o.status, o.source_data,
-                                        NOT EXISTS (SELECT 1 FROM vasscm.outbox a
-                                                     WHERE a.original_transaction_id = o.transaction_id AND a.status <> 'cancelled') AS plain
-                                   FROM vasscm.outbox o
-                                  WHERE o.binding_id = l.binding_id AND o.source_key = l.key
-                                    AND o.message_type = l.form AND o.status NOT IN ('cancelled', 'rejected')
-                                    AND NOT EXISTS (SELECT 1 FROM vasscm.outbox w
-                                                     WHERE w.original_transaction_id = o.transaction_id
-                                                       AND (w.message_type = 'CANCEL_PASSED'
-                                                            OR w.message_type IN (SELECT f.cancel_type FROM vasscm.followup_rule f))
-                                                       AND w.status NOT IN ('cancelled', 'rejected'))
-                                  ORDER BY o.id + 0 DESC LIMIT 1) cur ON true
-             WHERE l.may_undo_or_correct
-            UNION ALL
-            -- any other change (a yard move, a new event, archiving): none
-            SELECT l.*, NULL, NULL, NULL, false
-              FROM looked l
-             WHERE NOT l.may_undo_or_correct),
-         -- TOS rows (table, identity) changed more than once in the batch, whatever their
-         -- bindings (rare): their changes are decided in capture order below
+            SELECT mapped.*,
+                   coalesce(mapped.error IS NULL AND mapped.ok AND mapped.op IN ('I', 'U') AND mapped.key IS NOT NULL
+                            AND mapped.form IN ('14', '15', '21', '22')
+                            AND live.source_data IS NOT NULL
+                            AND jsonb_strip_nulls(live.source_data) - mapped.info = jsonb_strip_nulls(mapped.data) - mapped.info,
+                            false) AS same,
+                   -- a TOS identity vasscm never had a message for (no ledger row, no message)
+                   coalesce(mapped.error IS NULL AND mapped.key IS NOT NULL AND mapped.form IN ('14', '15', '21', '22')
+                            AND (mapped.ok OR mapped.op = 'U')
+                            AND live.source_data IS NULL
+                            AND NOT EXISTS (SELECT 1 FROM vasscm.outbox o
+                                             WHERE o.binding_id = mapped.binding_id AND o.source_key = mapped.key),
+                            false) AS unknown,
+                   live.source_data, live.position, live.id AS movement_id
+              FROM mapped
+              LEFT JOIN LATERAL (SELECT mv.id, mv.source_data, coalesce(p.source_data, mv.source_data) AS position
+                                   FROM vasscm.movement mv
+                                   LEFT JOIN vasscm.movement_position p ON p.movement_id = mv.id
+                                  WHERE mv.binding_id = mapped.binding_id AND mv.source_key = mapped.key
+                                    AND mv.undone_at IS NULL AND mapped.key IS NOT NULL
+                                  LIMIT 1) live ON true),
+         -- identities mapped more than once in the batch (rare): decided in capture order below
          repeated AS MATERIALIZED (
-            SELECT x.source_table, x.key FROM mapped x WHERE x.key IS NOT NULL
-             GROUP BY x.source_table, x.key HAVING min(x.change_id) <> max(x.change_id)),
+            SELECT x.binding_id, x.key FROM mapped x WHERE x.key IS NOT NULL
+             GROUP BY x.binding_id, x.key HAVING count(*) > 1),
          judged_once AS MATERIALIZED (
-            -- alone: the TOS row's only change in the batch
-            SELECT j.*, j.key IS NULL OR (j.source_table, j.key) NOT IN (SELECT r.source_table, r.key FROM repeated r) AS alone
+            SELECT j.*, j.key IS NULL OR (j.binding_id, j.key) NOT IN (SELECT r.binding_id, r.key FROM repeated r) AS alone
               FROM judged j),
          ordered AS (
             -- an identity alone in the batch: nothing if it maps to what the ledger holds; new if
@@ -839,44 +683,16 @@ BEGIN
                    -- the binding's condition does not hold and nothing of this identity can be undone
                    -- (an insert, a delete, a row that never held, an identity vasscm never had a
                    -- message for): nothing to decide
-                   (o.error IS NULL AND o.ok IS NOT TRUE
-                    AND (o.op <> 'U' OR o.form NOT IN ('14', '15', '21', '22') OR o.reads_old
-                         OR o.key IS NULL OR o.unknown))
-                   -- or the TOS archived a row whose goods left (the row's only change in the batch)
-                   OR (o.archived AND o.alone) AS idle,
-                   -- a gate event undone in the TOS (the row deleted before the goods left, its
-                   -- condition no longer true) before customs heard of it: its message and
-                   -- follow-ups are cancelled and the ledger's event undone, set-based (the row's
-                   -- only change in the batch, the ledger's event standing for that message)
-                   coalesce(o.alone AND o.error IS NULL AND o.form IN ('14', '15', '21', '22')
-                            AND ((o.op = 'D' AND o.ok IS TRUE AND NOT o.archived) OR (o.op = 'U' AND o.ok IS NOT TRUE AND NOT o.reads_old))
-                            AND o.cur_unsent,
-                            false) AS withdrawn,
-                   -- a gate event's facts corrected in the TOS before customs heard of it (and
-                   -- nothing follows its message; for a gate-in, not its seal, which a seal
-                   -- change may explain): its message rebuilt in place and the ledger's event
-                   -- corrected, set-based (the TOS row's only change in the batch)
-                   coalesce(o.alone AND o.error IS NULL AND o.form IN ('14', '15', '21', '22') AND o.ok IS TRUE
-                            AND o.op IN ('I', 'U')
-                            AND o.cur_unsent AND o.cur_plain
-                            AND jsonb_strip_nulls(o.cur_source) - o.info IS DISTINCT FROM jsonb_strip_nulls(o.data) - o.info
-                            AND (o.form IN ('21', '22')
-                                 OR (o.data ->> 'SO_NIEM_PHONG' IS NOT DISTINCT FROM o.cur_source ->> 'SO_NIEM_PHONG'
-                                     AND o.data ->> 'SO_NIEM_PHONG_HQ' IS NOT DISTINCT FROM o.cur_source ->> 'SO_NIEM_PHONG_HQ')),
-                            false) AS corrected,
+                   o.error IS NULL AND o.ok IS NOT TRUE
+                   AND (o.op <> 'U' OR o.form NOT IN ('14', '15', '21', '22') OR o.reads_old
+                        OR o.key IS NULL OR o.unknown) AS idle,
                    CASE WHEN o.form IN ('21', '22') THEN 2 WHEN o.form IN ('14', '15') THEN 0 ELSE 1 END AS form_order
               FROM ordered o)
     SELECT array_agg(ROW(d.change_id, d.binding_id, d.op, d.ok, d.data, d.key, d.error, d.sql_state, d.new)::vasscm._interpretation
-                     ORDER BY d.change_id, d.form_order, d.binding_id)
-                     FILTER (WHERE NOT d.nothing AND NOT d.idle AND NOT d.withdrawn AND NOT d.corrected),
-           array_agg(d.cur_id ORDER BY d.change_id) FILTER (WHERE d.corrected),
-           array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.corrected),
-           array_agg(format('corrected in %%s before it was sent', d.source_table) ORDER BY d.change_id) FILTER (WHERE d.corrected),
-           array_agg(d.cur_id ORDER BY d.change_id) FILTER (WHERE d.withdrawn),
-           array_agg(format('undone in %%s', d.source_table) ORDER BY d.change_id) FILTER (WHERE d.withdrawn),
+                     ORDER BY d.change_id, d.form_order, d.binding_id) FILTER (WHERE NOT d.nothing AND NOT d.idle),
            -- nothing happened, but an informational field (a position) moved
-           array_agg(d.movement_id ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.moves),
-           array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.moves)
+           array_agg(d.movement_id ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position),
+           array_agg(d.data ORDER BY d.change_id) FILTER (WHERE d.nothing AND d.data IS DISTINCT FROM d.position)
       FROM decided d
 $decide$;
     -- Each binding's mapping called directly (its rows go straight into the statement) ...
@@ -886,26 +702,15 @@ $decide$;
       FROM vasscm.binding b WHERE b.active AND (only_message_type IS NULL OR b.message_type = only_message_type);
     BEGIN
         EXECUTE format(decide, coalesce(direct, 'SELECT NULL::bigint AS change_id, NULL::"char" AS op, NULL::boolean AS ok, NULL::jsonb AS data, NULL::jsonb AS key, NULL::text AS error, NULL::text AS sql_state WHERE false'))
-           INTO todo, fixed_ids, fixed_data, fixed_why, undone_ids, undone_why, moved_ids, moved_data USING ids, only_message_type;
+           INTO todo, moved_ids, moved_data USING ids, only_message_type;
     EXCEPTION WHEN OTHERS THEN
         -- ... unless an expression raised on one of the rows: then binding by binding, the
         -- failing rows found one by one and kept with their error (vasscm._map_changes)
         EXECUTE format(decide, 'SELECT * FROM vasscm._map_changes(bs.id, ch.ids, ch.ops, ch.news, ch.olds)')
-           INTO todo, fixed_ids, fixed_data, fixed_why, undone_ids, undone_why, moved_ids, moved_data USING ids, only_message_type;
+           INTO todo, moved_ids, moved_data USING ids, only_message_type;
     END;
-    -- where the boxes are now follows, and events undone before customs heard of them are
-    -- withdrawn, first (the changes decided below concern other TOS rows, or come after these)
+    -- where the boxes are now follows, first (the changes decided below come after these)
     PERFORM vasscm._record_positions(moved_ids, moved_data);
-    IF undone_ids IS NOT NULL THEN
-        PERFORM vasscm._cancel_unsent(undone_ids, undone_why);
-        PERFORM vasscm._undo_movements(undone_ids, undone_why);
-    END IF;
-    IF fixed_ids IS NOT NULL THEN   -- corrected before customs heard of them: rebuilt in place
-        PERFORM vasscm._reprepare_many(fixed_ids, fixed_data, fixed_why);
-        PERFORM vasscm._correct_movements(fixed_ids, ARRAY(SELECT o.data FROM unnest(fixed_ids) WITH ORDINALITY AS u(id, n)
-                                                             JOIN vasscm.outbox o ON o.id = u.id ORDER BY u.n),
-                                          array_fill(NULL::bigint, ARRAY[cardinality(fixed_ids)]), fixed_data);
-    END IF;
     FOREACH m IN ARRAY coalesce(todo, '{}') LOOP
         IF m.new THEN
             new_change := array_append(new_change, m.change_id);

@@ -25,7 +25,7 @@ PORT=${PACKAGE_TEST_PORT:-55495}
 NEW=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 OLD=0.2.0
 OLD_COMMIT=9c8d386
-PREV=0.6.0                           # the release before this version: its upgrade script leads here
+PREV=0.7.0                           # the release before this version: its upgrade script leads here
 RATE=${PACKAGE_TEST_RATE:-40}        # inserts per second per pgbench run (two runs)
 DURATION=${PACKAGE_TEST_SECONDS:-30} # seconds the writers run; the upgrade happens inside
 D="$RUN_DIR/package-test"
