@@ -13,10 +13,11 @@
 --    them.
 -- 2. An event undone in the TOS is undone in the ledger whatever became of its message (a 21
 --    customs rejected, then the truck turned back, no longer counts as gone).
+-- 3. _cancel_unsent reads the withdrawn messages once.
 -- Privileges end as at install: sql/roles.sql is applied again at the end.
 \echo Use "ALTER EXTENSION vasscm UPDATE TO '0.8.0'" to load this file. \quit
 
--- 1–2. Interpretation: corrections and withdrawals set-based; undone events in the ledger ----------
+-- 1–3. Interpretation: corrections and withdrawals set-based; undone events in the ledger ----------
 
 -- The TOS corrected events' facts: the ledger follows. For each i, the event of message
 -- outbox_ids[i] now has the facts datas[i], the message new_outbox_ids[i] standing for it (a
@@ -130,8 +131,6 @@ BEGIN
     RETURN (SELECT r.status FROM vasscm._reprepare_many(ARRAY[outbox_id], ARRAY[data], ARRAY[reason]) r);
 END
 $$;
-
--- 2. Capture decisions: lookups planned once per session, through indexes only -----------------
 
 -- Decides what one mapped TOS row change means, for one binding (stage 2, called by
 -- vasscm._interpret_changes in capture order), and writes it to the ledger and the outbox.
@@ -288,14 +287,12 @@ DECLARE
     all_ids bigint[];
     why     text[];
 BEGIN
-    SELECT array_agg(x.id ORDER BY x.id), array_agg(x.why ORDER BY x.id) INTO all_ids, why
-      FROM (SELECT u.id, u.reason || ': withdrawn before it was sent' AS why
-              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
-             WHERE o.status IN ('invalid', 'pending_approval', 'queued')
+    WITH w AS (SELECT o.id, o.transaction_id, o.status, u.reason || ': withdrawn before it was sent' AS reason
+                 FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id)
+    SELECT array_agg(x.id ORDER BY x.id), array_agg(x.reason ORDER BY x.id) INTO all_ids, why
+      FROM (SELECT w.id, w.reason FROM w WHERE w.status IN ('invalid', 'pending_approval', 'queued')
             UNION
-            SELECT f.id, u.reason || ': withdrawn before it was sent'
-              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
-              JOIN vasscm.outbox f ON f.original_transaction_id = o.transaction_id
+            SELECT f.id, w.reason FROM w JOIN vasscm.outbox f ON f.original_transaction_id = w.transaction_id
              WHERE f.status IN ('invalid', 'pending_approval', 'queued')) x;
     IF all_ids IS NOT NULL THEN
         PERFORM FROM vasscm._set_status(all_ids, array_fill('cancelled'::text, ARRAY[cardinality(all_ids)]), why, why);

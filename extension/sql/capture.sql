@@ -230,14 +230,12 @@ DECLARE
     all_ids bigint[];
     why     text[];
 BEGIN
-    SELECT array_agg(x.id ORDER BY x.id), array_agg(x.why ORDER BY x.id) INTO all_ids, why
-      FROM (SELECT u.id, u.reason || ': withdrawn before it was sent' AS why
-              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
-             WHERE o.status IN ('invalid', 'pending_approval', 'queued')
+    WITH w AS (SELECT o.id, o.transaction_id, o.status, u.reason || ': withdrawn before it was sent' AS reason
+                 FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id)
+    SELECT array_agg(x.id ORDER BY x.id), array_agg(x.reason ORDER BY x.id) INTO all_ids, why
+      FROM (SELECT w.id, w.reason FROM w WHERE w.status IN ('invalid', 'pending_approval', 'queued')
             UNION
-            SELECT f.id, u.reason || ': withdrawn before it was sent'
-              FROM unnest(ids, reasons) AS u(id, reason) JOIN vasscm.outbox o ON o.id = u.id
-              JOIN vasscm.outbox f ON f.original_transaction_id = o.transaction_id
+            SELECT f.id, w.reason FROM w JOIN vasscm.outbox f ON f.original_transaction_id = w.transaction_id
              WHERE f.status IN ('invalid', 'pending_approval', 'queued')) x;
     IF all_ids IS NOT NULL THEN
         PERFORM FROM vasscm._set_status(all_ids, array_fill('cancelled'::text, ARRAY[cardinality(all_ids)]), why, why);
